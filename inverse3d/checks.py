@@ -1,0 +1,82 @@
+"""Input validation shared by every public function.
+
+Each check raises ``ValueError`` (or ``FileNotFoundError`` for paths) with a message that names
+the argument, what was expected and what came, e.g.::
+
+    ValueError: voxels: expected shape (N, 30, 30, 30), got (4, 30, 30)
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+
+def _describe_shape(shape: Sequence[int | str | None]) -> str:
+  return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+
+
+def check_shape(name: str, x, shape: Sequence[int | str | None]) -> dict:
+  """Checks that ``x`` has ``len(shape)`` axes matching ``shape``.
+
+  Entries of ``shape`` are an int (must match), None (any size) or a symbol string such as "N"
+  (any size, but equal wherever the same symbol recurs). Returns the symbol bindings.
+  """
+  got = tuple(np.shape(x))
+  bindings: dict = {}
+  ok = len(got) == len(shape)
+  if ok:
+    for want, have in zip(shape, got):
+      if isinstance(want, str):
+        if bindings.setdefault(want, have) != have:
+          ok = False
+      elif want is not None and want != have:
+        ok = False
+  if not ok:
+    raise ValueError(f"{name}: expected shape {_describe_shape(shape)}, got {got}")
+  return bindings
+
+
+def check_finite(name: str, x) -> None:
+  """Raises if ``x`` holds NaN or inf. Works on concrete arrays only (skipped under jit)."""
+  try:
+    arr = np.asarray(x)
+  except Exception:  # a tracer: values are unknown at trace time
+    return
+  if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+    bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+    raise ValueError(f"{name}: expected finite values, got {bad} NaN or inf entries")
+
+
+def check_range(name: str, x, low: float, high: float) -> None:
+  """Raises if a concrete ``x`` has values outside [low, high]."""
+  try:
+    arr = np.asarray(x)
+  except Exception:
+    return
+  if arr.size and (arr.min() < low or arr.max() > high):
+    raise ValueError(
+        f"{name}: expected values in [{low}, {high}], got [{arr.min()}, {arr.max()}]")
+
+
+def check_choice(name: str, value, choices: Sequence) -> None:
+  """Raises if ``value`` is not one of ``choices``."""
+  if value not in choices:
+    raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
+
+
+def check_positive_int(name: str, value, minimum: int = 1) -> int:
+  """Returns ``value`` as int, raising unless it is an integer >= minimum."""
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+  return int(value)
+
+
+def check_file(name: str, path, hint: str = "") -> str:
+  """Returns ``path`` as str, raising FileNotFoundError naming the argument if it is absent."""
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{name}: expected an existing file, got {path!r}" +
+                            (f". {hint}" if hint else ""))
+  return path

@@ -1,0 +1,1 @@
+"""Jobs the launcher runs: each module has ``run(config, workdir)``."""

@@ -1,0 +1,1 @@
+"""Differentiable shading renderer: camera, depth to normals, shading, view warp."""
