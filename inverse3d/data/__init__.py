@@ -3,3 +3,7 @@ from inverse3d.data.paths import resolve_data_path, shared_data_dir
 from inverse3d.data.face_model import (FaceModel, procedural_face_model, procedural_faces,
                                        sample_faces)
 from inverse3d.data.face_readers import load_face_model
+from inverse3d.data.binvox import read_binvox, write_binvox
+from inverse3d.data.images import load_image_folder
+from inverse3d.data.mesh_io import read_off, voxelize_mesh
+from inverse3d.data.modelnet import MODELNET10_CLASSES, load_modelnet10
