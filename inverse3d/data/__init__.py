@@ -7,3 +7,4 @@ from inverse3d.data.binvox import read_binvox, write_binvox
 from inverse3d.data.images import load_image_folder
 from inverse3d.data.mesh_io import read_off, voxelize_mesh
 from inverse3d.data.modelnet import MODELNET10_CLASSES, load_modelnet10
+from inverse3d.data.tfds_builders import DATASETS, build_dataset, dataset_dir, load_dataset
