@@ -80,3 +80,26 @@ def check_file(name: str, path, hint: str = "") -> str:
     raise FileNotFoundError(f"{name}: expected an existing file, got {path!r}" +
                             (f". {hint}" if hint else ""))
   return path
+
+
+def check_tree_shapes(name: str, got, expected) -> None:
+  """Raises unless pytrees ``got`` and ``expected`` have the same keys and leaf shapes.
+
+  The message names the first differing leaf by its key path, e.g.
+  ``params: expected conv1/kernel with shape (11, 11, 3, 64), got (11, 11, 3, 32)``.
+  """
+  import jax
+
+  def leaves(tree):
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {"/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path): np.shape(v)
+            for path, v in flat}
+
+  have, want = leaves(got), leaves(expected)
+  for key in sorted(set(have) | set(want)):
+    if key not in have:
+      raise ValueError(f"{name}: expected {key} with shape {want[key]}, got no such entry")
+    if key not in want:
+      raise ValueError(f"{name}: expected entries {sorted(want)}, got an extra entry {key}")
+    if have[key] != want[key]:
+      raise ValueError(f"{name}: expected {key} with shape {want[key]}, got {have[key]}")

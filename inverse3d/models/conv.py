@@ -1,0 +1,108 @@
+"""Convolutional components of Table 1: 2D/3D encoders, the 1D-conv mapping, 2D/3D decoders.
+
+Table 1 gives 3x3 kernels with 32 then 16 channels (``3x3x1-3x3x32-3x3x16`` for the image
+encoder, ``3x3x3x32-3x3x3x16-30x30x30`` for the voxel decoder) and a mapping ``1x3x100`` followed
+by a dense layer. Strides, padding and the final dense layers are not stated; here every
+convolution halves (encoder) or doubles (decoder) the grid with stride 2 and SAME padding, and a
+dense layer joins the grid to the code vector. One module covers 2D images and 3D voxel grids:
+the number of spatial axes sets the kernel rank.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from inverse3d.models.dense import activation
+
+
+class ConvEncoder(nn.Module):
+  """Strided convolutions, then a dense layer to the code: (N, *spatial[, C]) -> (N, features).
+
+  Attributes:
+    features: code size (e.g. 60 for images, 400 for voxels).
+    spatial_dims: 2 for images (N, H, W, C), 3 for voxels (N, D, H, W) (a channel axis is added
+      when the input has none).
+    channels: output channels of each convolution, e.g. (32, 16).
+    kernel: kernel width along every spatial axis.
+    activation: after every convolution.
+  """
+  features: int
+  spatial_dims: int = 2
+  channels: Sequence[int] = (32, 16)
+  kernel: int = 3
+  activation: str = "relu"
+
+  @nn.compact
+  def __call__(self, x):
+    act = activation(self.activation)
+    h = x[..., None] if x.ndim == self.spatial_dims + 1 else x
+    for i, c in enumerate(self.channels):
+      h = act(nn.Conv(c, (self.kernel,) * self.spatial_dims, strides=2, padding="SAME",
+                      name=f"conv_{i}")(h))
+    return nn.Dense(self.features, name="out")(jnp.reshape(h, (h.shape[0], -1)))
+
+
+class ConvMapping(nn.Module):
+  """A 1D convolution along the code, then a dense layer: (N, k) -> (N, features).
+
+  Table 1's convolutional mapping ``1x3x100 - 98``: the k-vector is read as a length-k signal
+  with one channel, convolved with ``channels`` filters of width ``kernel`` (SAME padding), and
+  the (k, channels) result is mapped densely to ``features``.
+  """
+  features: int
+  channels: int = 100
+  kernel: int = 3
+  activation: str = "relu"
+
+  @nn.compact
+  def __call__(self, y):
+    act = activation(self.activation)
+    h = act(nn.Conv(self.channels, (self.kernel,), padding="SAME", name="conv")(y[..., None]))
+    return nn.Dense(self.features, name="out")(jnp.reshape(h, (h.shape[0], -1)))
+
+
+class ConvDecoder(nn.Module):
+  """A dense layer to a coarse grid, then stride-2 transposed convolutions up to ``spatial``.
+
+  (N, k) -> (N, *spatial, out_channels), or (N, *spatial) when ``out_channels`` is None (voxels).
+
+  The coarse grid has ``ceil(s / 2**len(channels))`` cells per axis and ``channels[0]`` features;
+  each transposed convolution doubles it, the last one to ``out_channels``; the result is
+  cropped centrally to ``spatial`` (30 -> 8 -> 16 -> 32 -> crop 30 for voxels).
+
+  Attributes:
+    spatial: output grid, (H, W) for images, (30, 30, 30) for voxels.
+    out_channels: image channels, or None for a single squeezed channel.
+    channels: widths of the coarse grid and of the intermediate layers, e.g. (32, 16).
+    kernel: kernel width along every spatial axis.
+    activation: between layers; out_activation: on the output ("sigmoid" for (0, 1) values).
+  """
+  spatial: Sequence[int]
+  out_channels: int | None = None
+  channels: Sequence[int] = (32, 16)
+  kernel: int = 3
+  activation: str = "relu"
+  out_activation: str = "identity"
+
+  @nn.compact
+  def __call__(self, y):
+    act = activation(self.activation)
+    out_act = activation(self.out_activation, "out_activation")
+    factor = 2 ** len(self.channels)
+    coarse = tuple(math.ceil(s / factor) for s in self.spatial)
+    h = nn.Dense(math.prod(coarse) * self.channels[0], name="dense")(y)
+    h = act(jnp.reshape(h, (y.shape[0], *coarse, self.channels[0])))
+    widths = (*self.channels[1:], self.out_channels or 1)
+    window = (self.kernel,) * len(self.spatial)
+    for i, c in enumerate(widths):
+      h = nn.ConvTranspose(c, window, strides=(2,) * len(self.spatial), padding="SAME",
+                           name=f"deconv_{i}")(h)
+      if i < len(widths) - 1:
+        h = act(h)
+    starts = [(have - want) // 2 for have, want in zip(h.shape[1:-1], self.spatial)]
+    h = h[(slice(None), *(slice(a, a + s) for a, s in zip(starts, self.spatial)))]
+    h = out_act(h)
+    return h[..., 0] if self.out_channels is None else h
