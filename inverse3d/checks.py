@@ -60,6 +60,17 @@ def check_range(name: str, x, low: float, high: float) -> None:
         f"{name}: expected values in [{low}, {high}], got [{arr.min()}, {arr.max()}]")
 
 
+def check_open_range(name: str, x, low: float, high: float) -> None:
+  """Raises if a concrete ``x`` has values outside the open interval (low, high)."""
+  try:
+    arr = np.asarray(x)
+  except Exception:
+    return
+  if arr.size and not (arr.min() > low and arr.max() < high):
+    raise ValueError(
+        f"{name}: expected values in ({low}, {high}), got [{arr.min()}, {arr.max()}]")
+
+
 def check_choice(name: str, value, choices: Sequence) -> None:
   """Raises if ``value`` is not one of ``choices``."""
   if value not in choices:
