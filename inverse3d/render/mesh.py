@@ -1,0 +1,63 @@
+"""Render a general triangle mesh with per-vertex attributes (e.g. a face model) to images."""
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from inverse3d.checks import check_finite, check_positive_int, check_shape
+from inverse3d.render.camera import DEPTH_RANGE, FOV_DEG, check_fov, project
+from inverse3d.render.rasterize import interpolate, rasterize
+
+
+@partial(jax.jit, static_argnames=("height", "width", "window"))
+def _render_mesh(vertices, triangles, colours, fov_deg, background_depth, height, width,
+                 window):
+  u, v, d = project(vertices, height, width, fov_deg)
+  screen = jnp.stack([u, v, d], -1)
+
+  def one(screen, colours):
+    ids, _ = rasterize(screen, triangles, height, width, window)
+    weights, corner_ids, depth, mask = interpolate(screen, triangles, ids)
+    colour = jnp.einsum("hwk,hwkc->hwc", weights, colours[corner_ids])
+    return (jnp.where(mask[..., None], colour, 0.0), jnp.where(mask, depth, background_depth),
+            mask.astype(colours.dtype))
+
+  return jax.vmap(one)(screen, colours)
+
+
+def render_mesh(vertices, triangles, colours, height: int, width: int, fov_deg=FOV_DEG, *,
+                window: int = 4, background_depth: float = DEPTH_RANGE[1]):
+  """Rasterises triangle meshes into images, depth maps and masks through the camera.
+
+  Args:
+    vertices: (B, V, 3) positions in the viewer frame (x right, y up, z towards the viewer;
+      visible points have z < 0, depth = -z).
+    triangles: (T, 3) int vertex indices, shared by the batch.
+    colours: (B, V, C) per-vertex attributes, interpolated perspective-correctly.
+    height, width: output size in pixels.
+    fov_deg: field of view in degrees, in (0, 180).
+    window: pixels per axis each triangle may cover (see ``rasterize``); pass at least the
+      largest projected triangle's extent plus 2.
+    background_depth: depth written where no triangle covers the pixel.
+  Returns:
+    image (B, H, W, C) (0 where uncovered), depth (B, H, W), mask (B, H, W) float in {0, 1}.
+  """
+  bind = check_shape("vertices", vertices, ("B", "V", 3))
+  check_shape("triangles", triangles, (None, 3))
+  check_shape("colours", colours, (bind["B"], bind["V"], None))
+  for name, x in (("vertices", vertices), ("colours", colours)):
+    check_finite(name, x)
+  tri = np.asarray(triangles)
+  if tri.dtype.kind not in "iu" or (tri.size and (tri.min() < 0 or tri.max() >= bind["V"])):
+    raise ValueError(f"triangles: expected integer indices in [0, {bind['V'] - 1}], got dtype "
+                     f"{tri.dtype} with range [{tri.min() if tri.size else '-'}, "
+                     f"{tri.max() if tri.size else '-'}]")
+  check_fov(fov_deg)
+  check_positive_int("height", height, minimum=2)
+  check_positive_int("width", width, minimum=2)
+  check_positive_int("window", window, minimum=2)
+  return _render_mesh(jnp.asarray(vertices), jnp.asarray(tri, jnp.int32), jnp.asarray(colours),
+                      fov_deg, background_depth, height=height, width=width, window=window)

@@ -1,0 +1,101 @@
+"""Render a canonical depth map and image in a new view (the photo-geometric autoencoder's warp).
+
+The depth grid is a triangle mesh (two triangles per pixel quad, vertices at the unprojected
+pixel centres). It is moved by the view, rasterised into the new view with a depth test, and
+each covered pixel takes the canonical image at the canonical projection of the 3D point it
+sees (exact on each planar triangle), resampled bilinearly.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from inverse3d.checks import check_choice, check_finite, check_positive_int, check_shape
+from inverse3d.render.camera import (DEPTH_RANGE, FOV_DEG, ROTATION_CENTRE_DEPTH,
+                                     check_depth_map, check_fov, clamp_depth, project,
+                                     unproject)
+from inverse3d.render.rasterize import grid_triangles, interpolate, rasterize
+from inverse3d.render.view import transform_points
+
+MASK_MODES = ("hard", "soft")
+
+
+def bilinear_sample(image, u, v):
+  """Samples image (H, W, C) at pixel coordinates u, v (...) -> (..., C).
+
+  Coordinates are clamped to the image (border replication); pixel centres are integers.
+  """
+  height, width = image.shape[:2]
+  u = jnp.clip(u, 0.0, width - 1.0)
+  v = jnp.clip(v, 0.0, height - 1.0)
+  u0 = jnp.clip(jnp.floor(u), 0, width - 2).astype(jnp.int32)
+  v0 = jnp.clip(jnp.floor(v), 0, height - 2).astype(jnp.int32)
+  fu = (u - u0)[..., None]
+  fv = (v - v0)[..., None]
+  top = image[v0, u0] * (1 - fu) + image[v0, u0 + 1] * fu
+  bottom = image[v0 + 1, u0] * (1 - fu) + image[v0 + 1, u0 + 1] * fu
+  return top * (1 - fv) + bottom * fv
+
+
+@partial(jax.jit, static_argnames=("window", "sigma"))
+def _render_view(depth, image, view, fov_deg, low, high, centre_depth, window, sigma):
+  _, height, width = depth.shape
+  triangles = grid_triangles(height, width)
+  canonical = unproject(clamp_depth(depth, (low, high)), fov_deg)           # (B, H, W, 3)
+  moved = transform_points(canonical, view, centre_depth)
+  u, v, d = project(moved, height, width, fov_deg)
+  screen = jnp.stack([u, v, d], -1).reshape(depth.shape[0], -1, 3)
+
+  def one(screen, canonical, image):
+    ids, soft = rasterize(screen, triangles, height, width, window, sigma)
+    weights, vertices, new_depth, mask = interpolate(screen, triangles, ids)
+    seen = jnp.einsum("hwk,hwkc->hwc", weights, canonical.reshape(-1, 3)[vertices])
+    su, sv, _ = project(seen, height, width, fov_deg)
+    colour = bilinear_sample(image, su, sv)
+    colour = jnp.where(mask[..., None], colour, 0.0)
+    new_depth = jnp.where(mask, new_depth, high)
+    return colour, new_depth, (mask.astype(image.dtype) if soft is None else soft)
+
+  return jax.vmap(one)(screen, canonical, image)
+
+
+def render_view(depth, image, view, fov_deg=FOV_DEG, *, mask: str = "hard",
+                soft_sigma: float = 0.5, window: int = 4, depth_range=DEPTH_RANGE,
+                centre_depth: float = ROTATION_CENTRE_DEPTH):
+  """Renders the canonical depth map and image from a new viewpoint.
+
+  Args:
+    depth: (B, H, W) canonical depth, H, W >= 2; clamped into ``depth_range`` first.
+    image: (B, H, W, C) canonical image (e.g. the shaded albedo), float in [0, 1].
+    view: (B, 6) = [rx, ry, rz in radians, tx, ty, tz in depth units] (see ``view``): the
+      surface turns about the point at ``centre_depth`` on the optical axis, then shifts.
+    fov_deg: field of view in degrees, in (0, 180).
+    mask: "hard" for a {0, 1} coverage mask, "soft" for a mask that also has values (and
+      gradients w.r.t. depth and view) on uncovered pixels near the silhouette.
+    soft_sigma: width of the soft mask's fall-off outside the silhouette, in pixels.
+    window: pixels per axis each triangle may cover (see ``rasterize``; static).
+    depth_range: (low, high) clamp limits of the canonical depth.
+    centre_depth: depth of the rotation centre.
+  Returns:
+    image: (B, H, W, C) the canonical image as seen in the new view, 0 where uncovered.
+    depth: (B, H, W) depth of the surface in the new view; ``depth_range[1]`` where uncovered
+      (not clamped where covered: the new view may bring points nearer or farther).
+    mask: (B, H, W) float, 1 where the surface covers the pixel centre ("hard"), or the soft
+      mask ("soft"; equal to the hard mask on covered pixels).
+  The identity view returns the inputs (up to rounding) with a mask of ones.
+  """
+  bind = check_depth_map(depth)
+  check_shape("image", image, (bind["B"], bind["H"], bind["W"], None))
+  check_shape("view", view, (bind["B"], 6))
+  for name, x in (("image", image), ("view", view)):
+    check_finite(name, x)
+  check_fov(fov_deg)
+  check_choice("mask", mask, MASK_MODES)
+  check_positive_int("window", window, minimum=2)
+  if not soft_sigma > 0:
+    raise ValueError(f"soft_sigma: expected a positive number of pixels, got {soft_sigma!r}")
+  return _render_view(jnp.asarray(depth), jnp.asarray(image), jnp.asarray(view), fov_deg,
+                      depth_range[0], depth_range[1], centre_depth, window=window,
+                      sigma=soft_sigma if mask == "soft" else None)
