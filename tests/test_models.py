@@ -156,7 +156,8 @@ def test_bad_configs_raise_clear_errors(change, message):
 def test_bad_inputs_raise_clear_errors():
   model = build_model(tiny_model_config())
   params = numpy_params(lambda key: init_params(model, key))
-  with pytest.raises(ValueError, match=r"images: expected shape \(N, 8, 8, 1\), got \(2, 8, 8, 3\)"):
+  with pytest.raises(ValueError,
+                     match=r"images: expected shape \(N, 8, 8, 1\), got \(2, 8, 8, 3\)"):
     model.apply({"params": params}, jnp.zeros((2, 8, 8, 3)), method="predict")
   with pytest.raises(ValueError, match=r"shapes: expected shape \(N, 10, 3\), got \(2, 9, 3\)"):
     model.apply({"params": params}, jnp.zeros((2, 9, 3)), method="reconstruct_shapes")
@@ -167,3 +168,20 @@ def test_bad_inputs_raise_clear_errors():
     init_from_pca(params, "shape_decoder", np.zeros(29), np.zeros((5, 30)))
   with pytest.raises(ValueError, match=r"component: expected one of"):
     init_from_pca(params, "mapping", np.zeros(6), np.zeros((5, 6)))
+
+
+def test_alexnet_image_autoencoder_targets_the_resized_image():
+  """The 2D autoencoder of a 227x227 AlexNet encoder reconstructs a 32x32 version of it."""
+  from inverse3d.train.stages import stage_error_fn
+  config = default_config("faces", shape_shape=(10, 3), image_shape=(227, 227, 3),
+                          image_encoder="alexnet").model
+  config.image_encoder.channels, config.image_encoder.fc = (4, 6, 8, 6, 5), (7, 6)
+  config.image_decoder.hidden = (8,)
+  model = build_model(config)
+  params = numpy_params(lambda key: init_params(model, key))
+  images = np.full((2, 227, 227, 3), 0.5, np.float32)  # resizing keeps a constant image
+  recon = np.asarray(model.apply({"params": params}, images, method="reconstruct_images"),
+                     np.float64)
+  assert recon.shape == (2, 32, 32, 3)
+  error = stage_error_fn(model, "image_ae")(params, {"images": images})
+  np.testing.assert_allclose(float(error), np.mean((recon - 0.5) ** 2), rtol=1e-5)

@@ -30,7 +30,7 @@ ACTIVATIONS = {
 
 
 def activation(name: str, arg: str = "activation"):
-  """The activation function called ``name`` (one of ``ACTIVATIONS``); ``arg`` names it in errors."""
+  """The activation called ``name`` (a key of ``ACTIVATIONS``); ``arg`` names it in errors."""
   check_choice(arg, name, sorted(ACTIVATIONS))
   return ACTIVATIONS[name]
 

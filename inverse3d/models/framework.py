@@ -9,6 +9,7 @@ so a training stage can select the components it trains and freeze the rest.
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import flax.linen as nn
@@ -76,11 +77,15 @@ class Framework(nn.Module):
     return self.shape_decoder(self.mapping(self.encode_images(images)))
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def init_params(model: Framework, key: jax.Array) -> dict:
-  """Initial params of every component from one ``jax.random`` key (shapes from the model)."""
+  """Initial params of every component from one ``jax.random`` key (shapes from the model).
+
+  Jitted with the model static, so equal models share one compilation.
+  """
   images = jnp.zeros((1, *model.image_shape), jnp.float32)
   shapes = jnp.zeros((1, *model.shape_shape), jnp.float32)
-  return jax.jit(model.init)(key, images, shapes)["params"]
+  return model.init(key, images, shapes)["params"]
 
 
 def resize_images(images, shape: Sequence[int]):
