@@ -77,6 +77,31 @@ def check_choice(name: str, value, choices: Sequence) -> None:
     raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
 
 
+_DTYPE_KINDS = {"b": "bool", "i": "signed integer", "u": "unsigned integer", "f": "float"}
+
+
+def check_dtype(name: str, x, kinds: str) -> None:
+  """Raises unless the dtype kind of ``x`` is in ``kinds`` (NumPy codes: "b" bool, "i"/"u"
+  integer, "f" float), e.g. ``check_dtype("voxels", v, "biuf")``. Works on tracers too."""
+  dtype = np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype
+  if dtype.kind not in kinds:
+    wanted = " or ".join(_DTYPE_KINDS.get(k, k) for k in kinds)
+    raise ValueError(f"{name}: expected a {wanted} array, got dtype {dtype}")
+
+
+def check_binary(name: str, x) -> None:
+  """Raises if a concrete ``x`` holds values other than 0 and 1 (skipped under jit)."""
+  try:
+    arr = np.asarray(x)
+  except Exception:
+    return
+  bad = arr.size - np.count_nonzero((arr == 0) | (arr == 1))
+  if bad:
+    odd = arr[(arr != 0) & (arr != 1)].ravel()[:3].tolist()
+    raise ValueError(f"{name}: expected values in {{0, 1}}, got {bad} other entries, "
+                     f"e.g. {odd}")
+
+
 def check_positive_int(name: str, value, minimum: int = 1) -> int:
   """Returns ``value`` as int, raising unless it is an integer >= minimum."""
   if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
