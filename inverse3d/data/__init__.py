@@ -7,4 +7,7 @@ from inverse3d.data.binvox import read_binvox, write_binvox
 from inverse3d.data.images import load_image_folder
 from inverse3d.data.mesh_io import read_off, voxelize_mesh
 from inverse3d.data.modelnet import MODELNET10_CLASSES, load_modelnet10
+from inverse3d.data.objects import OBJECT_CLASSES, procedural_objects
+from inverse3d.data.views import (FACE_YAWS, OBJECT_VIEW_ANGLES, render_face_views,
+                                  render_voxel_views)
 from inverse3d.data.tfds_builders import DATASETS, build_dataset, dataset_dir, load_dataset
