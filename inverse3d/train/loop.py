@@ -200,8 +200,8 @@ def train(config, workdir, data: dict, *, pca: dict | None = None, devices=None)
       end = g + 1 == offset + steps
       record = {"stage": name, "step": g + 1, "loss": loss,
                 "grad_norm": float(step_metrics["grad_norm"])}
-      if len(test) == len(INPUTS[name]) and (end or (tc.eval_every and (g + 1) % tc.eval_every
-                                                     == 0)):
+      due = end or (tc.eval_every > 0 and (g + 1) % tc.eval_every == 0)
+      if due and len(test) == len(INPUTS[name]):
         host_params = jax.device_get(dp.unreplicate(state).params)
         record["test_rmse"] = evaluate(test_error, host_params, test, tc.batch_size)
       if lead:
