@@ -22,7 +22,7 @@ class Progress:
                stream=None):
     self.name, self.total, self.unit, self.every_s = name, total, unit, every_s
     self.stream = stream or sys.stderr
-    self.done = 0
+    self.done = self.printed = 0
     self.start = self.last = time.perf_counter()
 
   def update(self, n: int = 1, **extra) -> None:
@@ -34,12 +34,14 @@ class Progress:
       self._print(now, extra)
 
   def close(self) -> float:
-    """Prints the final line; returns the elapsed seconds."""
+    """Prints the final line unless it is already out; returns the elapsed seconds."""
     now = time.perf_counter()
-    self._print(now, {})
+    if self.printed != self.done:
+      self._print(now, {})
     return now - self.start
 
   def _print(self, now: float, extra: dict) -> None:
+    self.printed = self.done
     elapsed = max(now - self.start, 1e-9)
     rate = self.done / elapsed
     eta = (self.total - self.done) / rate if rate > 0 else float("inf")
