@@ -1,6 +1,7 @@
 import os
 import sys
 
+import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -9,6 +10,7 @@ from PIL import Image
 from inverse3d.data.face_model import procedural_face_model
 from inverse3d.data.face_readers import load_face_model
 from inverse3d.data.modelnet import MODELNET10_CLASSES
+from inverse3d.data.objects import procedural_objects
 from inverse3d.data.tfds_builders import (DATASETS, build_dataset, config_name, dataset_dir,
                                           load_dataset, resolve_options)
 
@@ -104,6 +106,18 @@ def test_procedural_faces_deterministic_with_triangles(tmp_path):
   assert other != dataset_dir("procedural_faces", tmp_path / "a", **options)
 
 
+def test_procedural_objects_match_the_generator(tmp_path):
+  options = dict(seed=1, train=3, test=2, classes="chair, table", grid=16)
+  build_dataset("procedural_objects", tmp_path, **options)
+  examples = _all(load_dataset("procedural_objects", tmp_path, "test", **options))
+  # The builder derives one key per split from the seed: split(key(seed), 2)[1] is "test".
+  want = procedural_objects(jax.random.split(jax.random.key(1), 2)[1], 2,
+                            classes=("chair", "table"), grid=16)
+  np.testing.assert_array_equal(np.stack([e["voxels"] for e in examples]), want["voxels"])
+  np.testing.assert_array_equal([e["label"] for e in examples], want["labels"])
+  assert {int(e["label"]) for e in examples} == {2, 8}  # chair, table
+
+
 def test_ict_faces(tmp_path, shared_file):
   path = str(shared_file("face_model_ict.npz"))
   build_dataset("ict_faces", tmp_path, path=path, train=2, test=1)
@@ -126,7 +140,8 @@ def test_bad_names_options_and_missing_builds(tmp_path):
     load_dataset("modelnet10", tmp_path, "train")
   with pytest.raises(ValueError, match="train: expected an integer >= 1"):
     build_dataset("procedural_faces", tmp_path, train=0)
-  assert set(DATASETS) >= {"modelnet10", "image_folder", "procedural_faces", "ict_faces"}
+  assert set(DATASETS) == {"modelnet10", "image_folder", "procedural_faces", "ict_faces",
+                           "procedural_objects"}
 
 
 def test_does_not_import_tensorflow(tmp_path, tiny_modelnet):

@@ -32,6 +32,7 @@ from inverse3d.data.face_model import FaceModel, procedural_face_model, sample_f
 from inverse3d.data.face_readers import load_face_model
 from inverse3d.data.images import load_image_folder
 from inverse3d.data.modelnet import MODELNET10_CLASSES, MODELNET10_FILE, load_modelnet10
+from inverse3d.data.objects import OBJECT_CLASSES, procedural_objects
 
 VERSION = "1.0.0"
 
@@ -73,6 +74,15 @@ def _ict_faces(path, seed, train, test):
   return _face_splits(load_face_model(path), seed, train, test)
 
 
+def _procedural_objects(seed, train, test, classes, grid):
+  names = OBJECT_CLASSES if classes is None else tuple(c.strip() for c in classes.split(","))
+  splits = {}
+  for split, (key, n) in _split_keys(seed, dict(train=train, test=test)).items():
+    data = procedural_objects(key, n, classes=names, grid=grid)
+    splits[split] = dict(voxels=np.asarray(data["voxels"]), label=np.asarray(data["labels"]))
+  return splits, dict(class_names=list(OBJECT_CLASSES))
+
+
 def _modelnet10(path, drop_empty, drop_duplicates):
   data = load_modelnet10(path, drop_empty=drop_empty, drop_duplicates=drop_duplicates)
   splits = {s: dict(voxels=data[s]["voxels"], label=data[s]["labels"]) for s in ("train", "test")}
@@ -97,6 +107,11 @@ DATASETS = {
         _ict_faces, dict(path="face_model_ict.npz", seed=0, train=4000, test=1000),
         "Faces drawn from a real morphable model file (by default the ICT Face Model in "
         f"shared/data; inverse3d.data.load_face_model, sample_faces): {_FACE_FEATURES}."),
+    "procedural_objects": DatasetSource(
+        _procedural_objects, dict(seed=0, train=4000, test=1000, classes=None, grid=30),
+        "Procedural objects of the ten ModelNet10 classes (inverse3d.data.procedural_objects): "
+        "voxels (grid, grid, grid) uint8, axis 2 vertical, label indexing "
+        "metadata.shared.class_names; classes: None (all) or comma-separated names."),
     "modelnet10": DatasetSource(
         _modelnet10, dict(path=MODELNET10_FILE, drop_empty=False, drop_duplicates=False),
         "ModelNet10 voxel grids (30^3 uint8, axis 2 vertical) with class labels 0..9, official "
