@@ -19,7 +19,12 @@ def get_config(arg=None):
   config.face_modes = 40
   config.rows = 6  # samples drawn per dataset
   config.image_size = 32
+  # Procedural datasets written as TFDS array_record under workdir/tfds (the paper's sizes).
+  config.tfds_datasets = ("procedural_faces", "procedural_objects")
+  config.tfds_train = 4000
+  config.tfds_test = 1000
   if "runlocal" in variants:
     config.face_vertices = 600
     config.rows = 3
+    config.tfds_train, config.tfds_test = 20, 10
   return config

@@ -59,7 +59,8 @@ def _draw_objects(voxels, labels, config, title, path):
 
 
 def run(config, workdir: str) -> dict:
-  """Draws each dataset to ``workdir/figures/datasets_*.png``; writes ``datasets.json``."""
+  """Draws each dataset to ``workdir/figures/datasets_*.png``, builds the procedural TFDS
+  datasets under ``workdir/tfds``, writes ``datasets.json``."""
   key_faces, key_objects, key_ict = jax.random.split(jax.random.key(config.seed), 3)
   figures = os.path.join(workdir, "figures")
   summary = {}
@@ -92,10 +93,23 @@ def run(config, workdir: str) -> dict:
                                "figure": save_figure(fig, os.path.join(figures,
                                                                        "datasets_images.png"))}
 
+  summary["tfds"] = _build_tfds(config, os.path.join(workdir, "tfds"))
   with atomic_write(os.path.join(workdir, "datasets.json"), "w") as f:
     json.dump(summary, f, indent=2)
   logging.info("datasets: %s", json.dumps(summary, indent=2))
   return summary
+
+
+def _build_tfds(config, tfds_dir: str) -> dict:
+  """Writes each of ``config.tfds_datasets`` as a TFDS array_record builder; returns the dirs."""
+  built = {}
+  for name in config.tfds_datasets:
+    options = dict(seed=config.seed, train=config.tfds_train, test=config.tfds_test)
+    if name == "procedural_faces":
+      options.update(num_vertices=config.face_vertices, num_modes=config.face_modes)
+    logging.info("building TFDS %s %s", name, options)
+    built[name] = data.build_dataset(name, tfds_dir, **options)
+  return built
 
 
 def _draw_real(key, config, figures: str) -> dict:
