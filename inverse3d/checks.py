@@ -102,11 +102,26 @@ def check_binary(name: str, x) -> None:
                      f"e.g. {odd}")
 
 
-def check_positive_int(name: str, value, minimum: int = 1) -> int:
-  """Returns ``value`` as int, raising unless it is an integer >= minimum."""
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-    raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+def check_positive_int(name: str, value, minimum: int = 1, maximum: int | None = None,
+                       hint: str = "") -> int:
+  """Returns ``value`` as int, raising unless it is an integer in [minimum, maximum].
+
+  ``hint`` (e.g. why the maximum is what it is) is appended to the message.
+  """
+  if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum
+      or (maximum is not None and value > maximum)):
+    wanted = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+    raise ValueError(f"{name}: expected an integer {wanted}, got {value!r}" +
+                     (f" ({hint})" if hint else ""))
   return int(value)
+
+
+def check_min_size(name: str, x, minimum: int, axis: int = 0) -> None:
+  """Raises unless ``x`` has at least ``minimum`` entries along ``axis`` (e.g. no empty batch)."""
+  shape = tuple(np.shape(x))
+  if shape[axis] < minimum:
+    raise ValueError(f"{name}: expected at least {minimum} entries along axis {axis}, "
+                     f"got shape {shape}")
 
 
 def check_file(name: str, path, hint: str = "") -> str:
