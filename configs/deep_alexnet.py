@@ -1,0 +1,30 @@
+"""Figs. 7, 8: an AlexNet-style image encoder (227x227x3 input) with a feed-forward mapping and
+a linear shape decoder, on faces or objects.
+
+    python -m launch.main --config configs/deep_alexnet.py --workdir workdirs/deep_alexnet
+    python -m launch.main --config configs/deep_alexnet.py:dataset=modelnet10 --workdir W
+    python -m launch.main --config configs/deep_alexnet.py:runlocal --workdir /tmp/w
+
+arg: comma-separated; ``dataset=NAME`` (any paired dataset, default procedural_faces) and
+``runlocal``. The 32x32 renders are resized to 227x227 and repeated over 3 channels. Widths are
+reduced (deep_configs.SMALL_ALEXNET) so the run fits 2 CPU cores; set
+``--config.model.image_encoder.channels`` / ``.fc`` for the paper's. The encoder is trained from
+scratch (no ImageNet weights here; inverse3d.models.load_torchvision_alexnet converts them).
+"""
+from inverse3d.jobs.deep_configs import base_config, parse_arg
+
+
+def get_config(arg=None):
+  options = parse_arg(arg, (), "procedural_faces")
+  config = base_config(options["dataset"], options["runlocal"], image_encoder="alexnet",
+                       mapping="ff", shape_decoder="linear")
+  config.data.n_train, config.data.n_test, config.data.n_val = 400, 200, 100
+  config.data.views_per_shape = 1
+  config.train.steps = {"image_ae": 300, "mapping": 300, "finetune": 300}
+  config.train.eval_every = 100
+  config.train.log_every = 50
+  if options["runlocal"]:
+    config.data.update({"n_train": 12, "n_test": 4, "n_val": 4})
+    config.train.steps = {"image_ae": 1, "mapping": 1, "finetune": 1}
+    config.model.image_encoder.update({"channels": (4, 4, 4, 4, 4), "fc": (16, 16)})
+  return config

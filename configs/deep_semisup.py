@@ -1,0 +1,46 @@
+"""Semi-supervised vs supervised-only as the labeled fraction shrinks (section 3).
+
+    python -m launch.main --config configs/deep_semisup.py --workdir workdirs/deep_semisup
+    python -m launch.main --config configs/deep_semisup.py:dataset=modelnet10 --workdir W
+    python -m launch.main --config configs/deep_semisup.py:runlocal --workdir /tmp/w
+
+arg: comma-separated; ``dataset=NAME`` (default procedural_faces), ``fractions=a+b`` (labeled
+fractions, '+'-separated) and ``runlocal``. For each fraction two runs of the linear / FF /
+linear model: ``pre_<f>`` takes its linear autoencoders from PCA of every training image and
+shape (unlabeled use; the closed-form optimum of the autoencoder stages), then trains the
+mapping and fine-tunes on the labeled pairs; ``sup_<f>`` trains the same model end to end from
+random init on the labeled pairs only, for as many steps as the two stages of ``pre_<f>``. The
+job adds the closed form (low-dim LS with PCA on all data, direct LS) at each fraction.
+"""
+import ml_collections
+
+from inverse3d.jobs.deep_configs import base_config, parse_arg
+
+FRACTIONS = (0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+def _name(prefix, fraction):
+  return f"{prefix}_{fraction:g}".replace(".", "p")
+
+
+def get_config(arg=None):
+  options = parse_arg(arg, ("fractions",), "procedural_faces")
+  fractions = (tuple(float(f) for f in options["fractions"].split("+"))
+               if "fractions" in options else FRACTIONS)
+  config = base_config(options["dataset"], options["runlocal"])
+  config.data.n_train = 2000
+  config.train.steps = {"mapping": 1000, "finetune": 1000}
+  config.train.eval_every = 0
+  if options["runlocal"]:
+    config.data.n_train = 24
+    config.train.steps = {"mapping": 1, "finetune": 1}
+    fractions = tuple(fractions[-2:]) if "fractions" not in options else fractions
+  supervised = {"finetune": sum(config.train.steps.values())}
+  runs = {}
+  for fraction in fractions:
+    runs[_name("pre", fraction)] = {"train": {"labeled_fraction": fraction}}
+    runs[_name("sup", fraction)] = {"train": {"labeled_fraction": fraction,
+                                              "stages": ("finetune",), "steps": supervised},
+                                    "pca_init": False}
+  config.runs = ml_collections.ConfigDict(runs)
+  return config

@@ -1,0 +1,104 @@
+"""Figures of the deep mapping experiments: validation curves (Fig. 9), reconstruction grids
+(Figs. 4, 5, 7, 8), face error heat maps, one identity at three poses (Fig. 10) and test RMSE
+against the number of labeled pairs. Drawn with the primitives of :mod:`inverse3d.eval.plots`.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from inverse3d.eval import plots
+
+
+def _draw_shape(ax, shape, kind: str, dims, title: str = "") -> None:
+  if kind == "voxels":
+    plots.plot_voxels(ax, np.reshape(shape, dims) > 0.5, title=title)
+  else:
+    plots.plot_points(ax, np.reshape(shape, dims), title=title)
+
+
+def curves_figure(curves: dict, title: str):
+  """Validation RMSE against epoch, one line per run. curves: name -> (epochs (T,), rmse (T,))."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for name, (epochs, rmse) in curves.items():
+    ax.plot(epochs, rmse, "o-", ms=3, label=name)
+  ax.set_xlabel("fine-tuning epoch (labeled pairs)")
+  ax.set_ylabel("validation RMSE")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  return fig
+
+
+def reconstruction_figure(images: np.ndarray, truths: np.ndarray, preds: dict, kind: str,
+                          dims, title: str):
+  """Rows of input image | ground truth | one column per predictor.
+
+  images (n, S, S) in [0, 1]; truths (n, D); preds: label -> (n, D); dims: the per-sample
+  shape, (V, 3) or (30, 30, 30).
+  """
+  n, cols = len(images), 2 + len(preds)
+  fig, axes = plots.figure_grid(n, cols, three_d_cols=tuple(range(1, cols)), cell=2.0)
+  for r in range(n):
+    plots.show_image(axes[r, 0], images[r], "input" if r == 0 else "")
+    columns = [("ground truth", truths[r])] + [(label, p[r]) for label, p in preds.items()]
+    for c, (label, shape) in enumerate(columns, start=1):
+      _draw_shape(axes[r, c], shape, kind, dims, label if r == 0 else "")
+  fig.suptitle(title, fontsize=9)
+  return fig
+
+
+def heatmap_figure(mean_face: np.ndarray, error_maps: dict, title: str):
+  """Mean per-vertex test error of each predictor on the mean face, seen from the front.
+
+  mean_face (V, 3) (+y up, +z to the viewer); error_maps: label -> (V,) errors.
+  """
+  fig, axes = plt.subplots(1, len(error_maps), figsize=(3.2 * len(error_maps), 3.8),
+                           squeeze=False)
+  vmax = max(float(np.max(e)) for e in error_maps.values())
+  order = np.argsort(mean_face[:, 2])
+  for ax, (label, errors) in zip(axes[0], error_maps.items()):
+    sc = ax.scatter(mean_face[order, 0], mean_face[order, 1], c=np.asarray(errors)[order], s=4,
+                    cmap="inferno", vmin=0, vmax=vmax, linewidths=0)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    ax.set_title(f"{label}\nmean {np.mean(errors):.4f}", fontsize=9)
+  fig.colorbar(sc, ax=axes[0].tolist(), shrink=0.8, label="per-vertex error")
+  fig.suptitle(title, fontsize=10)
+  return fig
+
+
+def poses_figure(images: np.ndarray, truth: np.ndarray, preds: np.ndarray, angles, dims,
+                 title: str):
+  """One identity at several poses (Fig. 10): row 1 the input views, row 2 the reconstruction
+  from each, row 3 the ground truth. images (A, S, S); truth (D,); preds (A, D); angles (A,)."""
+  views = len(images)
+  fig = plt.figure(figsize=(3.0 * views, 8.0))
+  for a in range(views):
+    plots.show_image(fig.add_subplot(3, views, a + 1), images[a], f"input, yaw {angles[a]:g}")
+    _draw_shape(fig.add_subplot(3, views, views + a + 1, projection="3d"), preds[a], "points",
+                dims, "reconstruction")
+  _draw_shape(fig.add_subplot(3, views, 2 * views + (views + 1) // 2, projection="3d"), truth,
+              "points", dims, "ground truth")
+  fig.suptitle(title, fontsize=10)
+  return fig
+
+
+def labeled_figure(series: dict, title: str):
+  """Test RMSE against the number of labeled pairs (log x), one line per series.
+
+  series: label -> (n_labeled (T,), rmse (T,)).
+  """
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for label, (counts, rmse) in series.items():
+    order = np.argsort(counts)
+    ax.plot(np.asarray(counts)[order], np.asarray(rmse)[order], "o-", label=label)
+  ax.set_xscale("log")
+  ax.set_xlabel("labeled (image, shape) pairs")
+  ax.set_ylabel("test RMSE")
+  ax.grid(alpha=0.3, which="both")
+  ax.legend(fontsize=7)
+  ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  return fig

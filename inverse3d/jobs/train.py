@@ -1,0 +1,207 @@
+"""The deep mapping job: train every run of a config on one paired dataset, score it beside the
+closed form, draw the figures.
+
+    python -m launch.main --config configs/deep_faces.py:dataset=ict_faces --workdir W
+
+Writes to the workdir: data.json (the data config; a resumed job must match it),
+runs/<run>/{checkpoints, metrics.jsonl} (the training loop's; a killed job restarted on the same
+workdir resumes each run from its last checkpoint), metrics.jsonl (one line per run and
+closed-form score), results.json, results.md and figures/: <run>_curves.png (validation RMSE vs
+epoch, Fig. 9), samples_<run>.png (input | ground truth | deep | low-dim LS, Figs. 4, 5, 7, 8),
+heatmap.png and poses_<run>.png (faces), labeled.png (when runs differ in labeled fraction).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from inverse3d.data.pairs import make_paired_dataset
+from inverse3d.eval import deep_figures
+from inverse3d.files import atomic_write, save_figure
+from inverse3d.jobs.train_data import (guard_data_config, loop_data, resolve_shape_shape,
+                                       training_pairs)
+from inverse3d.jobs.train_eval import closed_form_rows, evaluate, pca_bases
+from inverse3d.models.registry import build_model
+from inverse3d.progress import MetricsWriter, Progress
+from inverse3d.train.loop import train
+from inverse3d.train.stages import labeled_rows
+
+RUN_FIELDS = ("model", "train", "pca_init")
+
+
+def run_config(config, name: str, shape_dims) -> ml_collections.ConfigDict:
+  """The config of run ``name``: ``config`` with the run's ``model``/``train`` fields replaced
+  whole (component specs are not merged) and its ``pca_init``; shape_shape from the data."""
+  changes = config.runs[name]
+  unknown = sorted(set(changes) - set(RUN_FIELDS))
+  if unknown:
+    raise ValueError(f"config.runs.{name}: expected fields among {list(RUN_FIELDS)}, got "
+                     f"unknown {unknown}")
+  merged = ml_collections.ConfigDict(config.to_dict())
+  for section in ("model", "train"):
+    for key, value in changes.get(section, {}).items():
+      merged[section][key] = value
+  merged.pca_init = changes.get("pca_init", config.pca_init)
+  merged.model.shape_shape = resolve_shape_shape(merged.model.shape_shape, shape_dims,
+                                                 f"config.runs.{name}.model.shape_shape")
+  return merged
+
+
+def validation_curve(metrics_path: str, batch_size: int, n_labeled: int) -> tuple:
+  """(fine-tuning epochs (T,), validation RMSE (T,)) from a run's metrics.jsonl."""
+  with open(metrics_path) as f:
+    records = [json.loads(line) for line in f if line.strip()]
+  points = [r for r in records if r.get("stage") == "finetune" and "test_rmse" in r]
+  first = min((r["step"] for r in records if r.get("stage") == "finetune"), default=1) - 1
+  epochs = [(r["step"] - first) * batch_size / n_labeled for r in points]
+  return np.asarray(epochs), np.asarray([r["test_rmse"] for r in points])
+
+
+def train_run(config, name: str, dataset: dict, pairs: tuple, workdir: str) -> dict:
+  """Trains run ``name`` (resuming from ``workdir/runs/name``) and scores it on the test set."""
+  rc = run_config(config, name, dataset["shape_dims"])
+  model = build_model(rc.model, f"config.runs.{name}.model")
+  data = loop_data(dataset, pairs, model.image_shape, model.shape_shape, config.data.n_val)
+  n_labeled = len(labeled_rows(jax.random.key(0), len(data["images"]),
+                               rc.train.labeled_fraction))
+  run_dir = os.path.join(workdir, "runs", name)
+  start = time.perf_counter()
+  params = train(rc, run_dir, data, pca=pca_bases(rc.model, rc.pca_init, data["images"],
+                                                  dataset["train"]["shapes"], rc.seed))
+  seconds = time.perf_counter() - start
+  predict = jax.jit(lambda x: model.apply({"params": params}, x, method="predict"))
+  scores = evaluate(predict, dataset["test"], dataset["kind"], model.shape_shape,
+                    image_shape=model.image_shape, keep=config.figure_samples)
+  return {"scores": scores, "n_labeled": n_labeled,
+          "labeled_fraction": float(rc.train.labeled_fraction),
+          "pretrained": bool(rc.pca_init) or bool({"image_ae", "shape_ae"} & set(rc.train.stages)),
+          "components": {k: rc.model[k]["name"] for k in ("image_encoder", "mapping",
+                                                          "shape_decoder")},
+          "stages": list(rc.train.stages),
+          "steps": {s: int(rc.train.steps[s]) for s in rc.train.stages},
+          "train_seconds": round(seconds, 1),
+          "curve": validation_curve(os.path.join(run_dir, "metrics.jsonl"),
+                                    rc.train.batch_size, n_labeled)}
+
+
+def draw(config, workdir: str, dataset: dict, runs: dict, closed: dict) -> None:
+  """Every figure of the module docstring."""
+  figures = os.path.join(workdir, "figures")
+  name, kind, dims = config.data.name, dataset["kind"], dataset["shape_dims"]
+  test, k = dataset["test"], config.figure_samples
+  middle = test["images"].shape[1] // 2
+  full = closed[1.0] if 1.0 in closed else closed[max(closed)]
+  curves = {run: r["curve"] for run, r in runs.items() if len(r["curve"][0])}
+  if curves:
+    save_figure(deep_figures.curves_figure(curves, f"{name}: validation RMSE while fine-tuning"),
+                os.path.join(figures, "curves.png"))
+  for run, r in runs.items():
+    preds = {f"deep ({run})": r["scores"]["kept"][:, middle],
+             "low-dim LS": full["lowdim"]["kept"][:, middle]}
+    save_figure(deep_figures.reconstruction_figure(
+        test["images"][:k, middle], test["shapes"][:k], preds, kind, dims,
+        f"{name}, run {run}: test RMSE {r['scores']['rmse']:.4f}"),
+        os.path.join(figures, f"samples_{run}.png"))
+    if kind == "points":
+      save_figure(deep_figures.poses_figure(
+          test["images"][0], test["shapes"][0], r["scores"]["kept"][0],
+          dataset["view_angles"], dims, f"{name}, run {run}: one test identity, three poses"),
+          os.path.join(figures, f"poses_{run}.png"))
+  if kind == "points":
+    maps = {f"deep ({run})": r["scores"]["vertex_error_map"] for run, r in runs.items()}
+    maps["low-dim LS"] = full["lowdim"]["vertex_error_map"]
+    mean_face = np.reshape(dataset["train"]["shapes"].mean(0), dims)
+    save_figure(deep_figures.heatmap_figure(mean_face, maps, f"{name}: per-vertex test error"),
+                os.path.join(figures, "heatmap.png"))
+  if len(closed) > 1:
+    series = {}
+    for pretrained, label in ((True, "pre-trained + mapping + fine-tune"),
+                              (False, "supervised only")):
+      pts = [(r["n_labeled"], r["scores"]["rmse"]) for r in runs.values()
+             if r["pretrained"] == pretrained]
+      if pts:
+        series[label] = tuple(np.asarray(pts).T)
+    counts = {r["labeled_fraction"]: r["n_labeled"] for r in runs.values()}
+    for method, label in (("lowdim", "low-dim LS (PCA on all)"), ("direct", "direct LS")):
+      series[label] = (np.asarray([counts[f] for f in closed]),
+                       np.asarray([closed[f][method]["rmse"] for f in closed]))
+    save_figure(deep_figures.labeled_figure(series, f"{name}: test RMSE vs labeled pairs"),
+                os.path.join(figures, "labeled.png"))
+
+
+def results_table(name: str, runs: dict, closed: dict) -> str:
+  """Markdown rows: every run, then the closed form at each labeled fraction."""
+  lines = ["| dataset | model (encoder / mapping / decoder) | labeled pairs | stages (steps) | "
+           "test RMSE | IoU / vertex error | train s |", "|---|---|---|---|---|---|---|"]
+
+  def second(scores):
+    return f"{scores['iou']:.4f}" if "iou" in scores else f"{scores['vertex_error']:.4f}"
+
+  for run, r in runs.items():
+    model = " / ".join(r["components"].values())
+    stages = ", ".join(f"{s} {n}" for s, n in r["steps"].items())
+    lines.append(f"| {name} | {run}: {model} | {r['n_labeled']} | {stages} | "
+                 f"{r['scores']['rmse']:.5f} | {second(r['scores'])} | {r['train_seconds']} |")
+  counts = {r["labeled_fraction"]: r["n_labeled"] for r in runs.values()}
+  for fraction, rows in closed.items():
+    for method, label in (("lowdim", "closed form: low-dim LS"), ("direct", "closed form: "
+                                                                             "direct LS")):
+      lines.append(f"| {name} | {label} | {counts.get(fraction, '-')} | - | "
+                   f"{rows[method]['rmse']:.5f} | {second(rows[method])} | - |")
+  return "\n".join(lines) + "\n"
+
+
+def _json_scores(scores: dict) -> dict:
+  return {k: v for k, v in scores.items() if k not in ("kept", "vertex_error_map")}
+
+
+def run(config, workdir: str) -> dict:
+  """Builds the dataset, trains and scores every run in ``config.runs``, fits the closed form
+  on the same pairs, writes results and figures. Returns the results dict."""
+  guard_data_config(workdir, config.data)
+  d = config.data
+  key_data, key_pairs = jax.random.split(jax.random.key(config.seed))
+  dataset = make_paired_dataset(d.name, key_data, d.n_train, d.n_test,
+                                image_size=d.image_size, face_vertices=d.face_vertices,
+                                face_modes=d.face_modes, data_dir=d.data_dir or None)
+  n_shapes, n_views = dataset["train"]["images"].shape[:2]
+  pairs = training_pairs(key_pairs, n_shapes, n_views, d.views_per_shape)
+  for name in config.runs:  # every run's config is checked before anything trains
+    build_model(run_config(config, name, dataset["shape_dims"]).model, f"config.runs.{name}")
+  writer = MetricsWriter(workdir)
+  progress = Progress(f"runs on {d.name}", total=len(config.runs), unit="runs", every_s=0)
+  runs = {}
+  for name in config.runs:
+    runs[name] = train_run(config, name, dataset, pairs, workdir)
+    writer.write(run=name, dataset=d.name, **_json_scores(runs[name]["scores"]))
+    logging.info("%s %s: test RMSE %.5f", d.name, name, runs[name]["scores"]["rmse"])
+    progress.update(1, rmse=runs[name]["scores"]["rmse"])
+  progress.close()
+  closed = closed_form_rows(config, dataset, pairs, [r["labeled_fraction"] for r in
+                                                     runs.values()],
+                            keep=config.figure_samples)
+  for fraction, rows in closed.items():
+    for method, scores in rows.items():
+      writer.write(run=f"closed_form_{method}", dataset=d.name, labeled_fraction=fraction,
+                   **_json_scores(scores))
+  draw(config, workdir, dataset, runs, closed)
+  results = {"dataset": d.name, "n_train_shapes": int(n_shapes),
+             "n_test_shapes": int(len(dataset["test"]["shapes"])),
+             "train_pairs": int(len(pairs[0])),
+             "runs": {name: {**{k: v for k, v in r.items() if k not in ("scores", "curve")},
+                             "test": _json_scores(r["scores"])} for name, r in runs.items()},
+             "closed_form": {str(f): {m: _json_scores(s) for m, s in rows.items()}
+                             for f, rows in closed.items()}}
+  with atomic_write(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump(results, f, indent=2)
+  table = results_table(d.name, runs, closed)
+  with atomic_write(os.path.join(workdir, "results.md"), "w") as f:
+    f.write(table)
+  print(table)
+  return results

@@ -1,0 +1,90 @@
+"""Data for the deep mapping job: paired datasets turned into the training loop's arrays.
+
+A paired dataset (:func:`inverse3d.data.pairs.make_paired_dataset`) holds N shapes, each seen
+in A views: images (N, A, S, S), shapes (N, D). The models read single images (N, H, W, C), so
+every (view, shape) is one training pair; ``views_per_shape`` random views per shape keep the
+repeated shape rows within memory for 27000-voxel grids.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+
+from inverse3d.checks import check_positive_int
+from inverse3d.files import atomic_write
+from inverse3d.models.framework import resize_images
+from inverse3d.train.stages import labeled_rows
+
+
+def resolve_shape_shape(config_shape, dims, path: str = "config.model.shape_shape") -> tuple:
+  """The config's per-sample shape with None entries (e.g. the vertex count) taken from the
+  dataset's ``dims``; raises naming ``path`` when a given entry disagrees."""
+  config_shape, dims = tuple(config_shape), tuple(dims)
+  if len(config_shape) != len(dims) or any(c is not None and c != d
+                                           for c, d in zip(config_shape, dims)):
+    raise ValueError(f"{path}: expected a shape matching the dataset's {dims} (None entries are "
+                     f"filled in), got {config_shape}")
+  return dims
+
+
+def model_images(images, image_shape) -> np.ndarray:
+  """Gray views (n, S, S) in [0, 1] -> model inputs (n, *image_shape) float32: resized
+  (bilinear) when image_shape's (H, W) differ, gray repeated over image_shape's channels."""
+  h, w, c = image_shape
+  x = np.asarray(images, np.float32)[..., None]
+  x = np.asarray(resize_images(x, (h, w, 1)))
+  return np.clip(np.repeat(x, c, axis=-1), 0.0, 1.0)
+
+
+def training_pairs(key, n_shapes: int, n_views: int, views_per_shape: int) -> tuple:
+  """(shape index (M,), view index (M,)) of ``views_per_shape`` distinct random views of each
+  shape, M = n_shapes * views_per_shape, ordered by shape."""
+  check_positive_int("config.data.views_per_shape", views_per_shape, maximum=n_views)
+  keys = jax.random.split(key, n_shapes)
+  views = np.stack([np.asarray(jax.random.permutation(k, n_views))[:views_per_shape]
+                    for k in keys]) if views_per_shape < n_views else np.tile(
+                        np.arange(n_views), (n_shapes, 1))
+  return np.repeat(np.arange(n_shapes), views_per_shape), np.sort(views, axis=1).reshape(-1)
+
+
+def loop_data(dataset: dict, pairs: tuple, image_shape, shape_shape, n_val: int) -> dict:
+  """The training loop's arrays: "images" (M, *image_shape) with "shapes" (M, *shape_shape)
+  paired row by row (the ``pairs`` of :func:`training_pairs`), and "test_images"/"test_shapes"
+  from the middle view of the first ``n_val`` test shapes (the validation curve)."""
+  train, test = dataset["train"], dataset["test"]
+  shape_index, view_index = pairs
+  n_val = min(check_positive_int("config.data.n_val", n_val), len(test["shapes"]))
+  middle = test["images"].shape[1] // 2
+  return {"images": model_images(train["images"][shape_index, view_index], image_shape),
+          "shapes": train["shapes"][shape_index].reshape(-1, *shape_shape),
+          "test_images": model_images(test["images"][:n_val, middle], image_shape),
+          "test_shapes": test["shapes"][:n_val].reshape(-1, *shape_shape)}
+
+
+def loop_labeled_rows(seed: int, n_pairs: int, fraction: float) -> np.ndarray:
+  """The pair rows :func:`inverse3d.train.loop.train` labels for ``config.seed`` (its key split
+  is ``init, labels, order = split(key(seed), 3)``), for closed-form fits on the same pairs."""
+  return labeled_rows(jax.random.split(jax.random.key(seed), 3)[1], n_pairs, fraction)
+
+
+def guard_data_config(workdir: str, data_config) -> None:
+  """Records ``data_config`` in ``workdir/data.json``; refuses a workdir written with another
+  (a resumed run must train on the same pairs)."""
+  path = os.path.join(workdir, "data.json")
+  current = json.loads(json.dumps(data_config.to_dict(), sort_keys=True))
+  if os.path.exists(path):
+    with open(path) as f:
+      found = json.load(f)
+    differing = sorted(k for k in set(found) | set(current) if found.get(k) != current.get(k))
+    if differing:
+      raise ValueError(
+          f"workdir {workdir}: expected config.data as recorded in {path}, got different "
+          + "; ".join(f"{k}: {found.get(k)!r} there, {current.get(k)!r} now" for k in differing)
+          + ". Use a new workdir, or the old data config to resume.")
+    return
+  os.makedirs(workdir, exist_ok=True)
+  with atomic_write(path, "w") as f:
+    json.dump(current, f, indent=2, sort_keys=True)
