@@ -1,0 +1,241 @@
+"""The deep mapping job: one short run of every deep config's runlocal variant, resuming on the
+same workdir, its helpers against float64 NumPy references, and bad input surfacing clearly
+through the job and the launcher."""
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from inverse3d.jobs import deep_configs, train as train_job
+from inverse3d.jobs.train_data import (model_images, resolve_shape_shape, training_pairs)
+from inverse3d.jobs.train_eval import evaluate
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = ("deep_faces", "deep_objects", "deep_alexnet", "deep_components", "deep_semisup")
+
+
+def get_config(name, arg="runlocal"):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "configs", f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def figures(workdir):
+  return sorted(os.listdir(os.path.join(workdir, "figures")))
+
+
+@pytest.fixture(scope="module")
+def faces_run(tmp_path_factory):
+  """The deep_faces runlocal job, run once: (workdir, results)."""
+  workdir = str(tmp_path_factory.mktemp("faces"))
+  return workdir, train_job.run(get_config("deep_faces"), workdir)
+
+
+def test_faces_runlocal_writes_results_metrics_and_figures(faces_run):
+  workdir, results = faces_run
+  main = results["runs"]["main"]
+  assert main["stages"] == ["mapping", "finetune"]  # the PCA-initialised AEs skip their stages
+  assert main["n_labeled"] == 24 * 3  # every shape with its three views
+  assert 0 < main["test"]["rmse"] < 1 and len(main["test"]["rmse_per_view"]) == 3
+  assert np.isclose(main["test"]["rmse"] ** 2, np.mean(np.square(main["test"]["rmse_per_view"])))
+  assert results["closed_form"]["1.0"]["lowdim"]["rmse"] > 0
+  assert figures(workdir) == ["curves.png", "heatmap.png", "poses_main.png", "samples_main.png"]
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    lines = [json.loads(line) for line in f]
+  assert [r["run"] for r in lines] == ["main", "closed_form_lowdim", "closed_form_direct"]
+  with open(os.path.join(workdir, "results.md")) as f:
+    assert "| procedural_faces | main: linear / ff / linear | 72 |" in f.read()
+
+
+def test_rerun_on_the_same_workdir_resumes_without_training(faces_run, tmp_path):
+  workdir, results = faces_run
+  copy = str(tmp_path / "copy")
+  shutil.copytree(workdir, copy)
+  with open(os.path.join(copy, "runs", "main", "metrics.jsonl")) as f:
+    before = f.read()
+  again = train_job.run(get_config("deep_faces"), copy)
+  with open(os.path.join(copy, "runs", "main", "metrics.jsonl")) as f:
+    assert f.read() == before  # no step ran again
+  assert again["runs"]["main"]["test"] == results["runs"]["main"]["test"]
+
+
+@pytest.mark.parametrize("name", [c for c in CONFIGS if c != "deep_faces"])
+def test_every_runlocal_config_runs_one_step_per_stage(name, tmp_path):
+  config = get_config(name)
+  results = train_job.run(config, str(tmp_path))
+  assert sorted(results["runs"]) == sorted(config.runs)
+  for run in results["runs"].values():
+    assert set(run["steps"].values()) <= {1, 2}
+    assert np.isfinite(run["test"]["rmse"])
+  kind = {"deep_objects": "voxels"}.get(name, "points")
+  assert ("iou" in results["runs"][next(iter(config.runs))]["test"]) == (kind == "voxels")
+  if name == "deep_semisup":
+    assert "labeled.png" in figures(tmp_path)
+    counts = {r["labeled_fraction"]: r["n_labeled"] for r in results["runs"].values()}
+    assert counts == {0.3: round(0.3 * 72), 1.0: 72}
+
+
+def test_run_config_replaces_component_specs_whole():
+  config = deep_configs.base_config("procedural_objects", runlocal=True)
+  config.runs = {"c": deep_configs.choice("procedural_objects", image_encoder="conv",
+                                          shape_decoder="conv", pca_init=False)}
+  config.model.image_encoder.hidden = (7,)
+  config.model.shape_code = 7
+  merged = train_job.run_config(config, "c", (30, 30, 30))
+  assert merged.model.image_encoder.to_dict() == {"name": "conv"}  # no leftover fields
+  assert merged.model.shape_code == 7  # fields a run leaves alone stay the base's
+  assert merged.model.image_code == 8 and merged.pca_init is False
+  assert merged.train.stages == ("image_ae", "shape_ae", "mapping", "finetune")
+  config.runs.c.bogus = 1
+  with pytest.raises(ValueError, match=r"config.runs.c: expected fields.*unknown \['bogus'\]"):
+    train_job.run_config(config, "c", (30, 30, 30))
+
+
+def test_pca_init_drops_only_linear_autoencoder_stages():
+  faces = deep_configs.choice("procedural_faces", shape_decoder="ff")
+  assert tuple(faces.train.stages) == ("shape_ae", "mapping", "finetune")
+  assert tuple(deep_configs.choice("procedural_faces", pca_init=False).train.stages) == (
+      "image_ae", "shape_ae", "mapping", "finetune")
+
+
+def test_training_pairs_take_distinct_views_of_every_shape():
+  shapes, views = training_pairs(jax.random.key(0), 50, 8, 3)
+  assert np.array_equal(shapes, np.repeat(np.arange(50), 3))
+  per_shape = views.reshape(50, 3)
+  assert all(len(set(row)) == 3 for row in per_shape) and views.min() >= 0 and views.max() < 8
+  assert len({tuple(row) for row in per_shape}) > 1  # random, not the same views everywhere
+  _, every = training_pairs(jax.random.key(0), 4, 3, 3)
+  assert np.array_equal(every, np.tile(np.arange(3), 4))
+  with pytest.raises(ValueError, match=r"views_per_shape: expected an integer in \[1, 8\]"):
+    training_pairs(jax.random.key(0), 4, 8, 9)
+
+
+def test_model_images_resize_and_repeat_channels():
+  rng = np.random.default_rng(0)
+  images = rng.random((2, 8, 8)).astype(np.float32)
+  same = model_images(images, (8, 8, 1))
+  np.testing.assert_array_equal(same[..., 0], images)
+  big = model_images(np.full((1, 8, 8), 0.25, np.float32), (20, 20, 3))
+  assert big.shape == (1, 20, 20, 3)
+  np.testing.assert_allclose(big, 0.25, atol=1e-6)  # a constant image stays constant
+
+
+def test_resolve_shape_shape_fills_vertices_and_names_mismatches():
+  assert resolve_shape_shape((None, 3), (4017, 3)) == (4017, 3)
+  with pytest.raises(ValueError, match=r"shape_shape: expected a shape matching the dataset's "
+                                       r"\(30, 30, 30\).*got \(None, 3\)"):
+    resolve_shape_shape((None, 3), (30, 30, 30))
+
+
+def test_evaluate_matches_numpy_float64():
+  rng = np.random.default_rng(1)
+  n, views, v = 7, 3, 5
+  test = {"images": rng.random((n, views, 4, 4)).astype(np.float32),
+          "shapes": rng.random((n, v * 3)).astype(np.float32)}
+  weights = rng.normal(size=(16, v * 3)).astype(np.float32)
+
+  def predict(x):
+    return x @ weights
+
+  out = evaluate(predict, test, "points", (v, 3), batch_size=3, keep=2)
+  pred = np.einsum("nad,dk->nak", test["images"].reshape(n, views, 16).astype(np.float64),
+                   weights.astype(np.float64))
+  err = pred - test["shapes"][:, None].astype(np.float64)
+  np.testing.assert_allclose(out["rmse"], np.sqrt(np.mean(err ** 2)), rtol=1e-5)
+  np.testing.assert_allclose(out["rmse_per_view"], np.sqrt(np.mean(err ** 2, axis=(0, 2))),
+                             rtol=1e-5)
+  vertex = np.linalg.norm(err.reshape(n, views, v, 3), axis=-1).mean((0, 1))
+  np.testing.assert_allclose(out["vertex_error_map"], vertex, rtol=1e-5)
+  np.testing.assert_allclose(out["kept"], pred[:2], rtol=1e-5)
+
+  voxels = {"images": test["images"], "shapes": (rng.random((n, 8)) > 0.5).astype(np.float32)}
+  got = evaluate(lambda x: x[:, :8], voxels, "voxels", (2, 2, 2), batch_size=4)
+  occupied = voxels["images"].reshape(n, views, 16)[..., :8] > 0.5
+  truth = voxels["shapes"][:, None] > 0.5
+  union = (occupied | truth).sum(-1)
+  iou = np.where(union > 0, (occupied & truth).sum(-1) / np.maximum(union, 1), 1.0)
+  np.testing.assert_allclose(got["iou"], iou.mean(), rtol=1e-6)
+
+
+def test_validation_curve_counts_finetune_epochs(tmp_path):
+  path = tmp_path / "metrics.jsonl"
+  records = [{"stage": "mapping", "step": 10, "test_rmse": 9.0},
+             {"stage": "finetune", "step": 11, "loss": 1.0},
+             {"stage": "finetune", "step": 15, "test_rmse": 0.5},
+             {"stage": "finetune", "step": 20, "test_rmse": 0.4}]
+  path.write_text("".join(json.dumps(r) + "\n" for r in records))
+  epochs, rmse = train_job.validation_curve(str(path), batch_size=8, n_labeled=40)
+  np.testing.assert_allclose(epochs, [5 * 8 / 40, 10 * 8 / 40])
+  np.testing.assert_allclose(rmse, [0.5, 0.4])
+
+
+def test_parse_arg_names_bad_variants():
+  assert deep_configs.parse_arg("dataset=modelnet10,runlocal", (), "procedural_faces") == {
+      "dataset": "modelnet10", "runlocal": True}
+  with pytest.raises(ValueError, match=r"expected comma-separated 'runlocal' or KEY=VALUE"):
+    deep_configs.parse_arg("colour=red", (), "procedural_faces")
+  with pytest.raises(ValueError, match=r"config arg dataset: expected one of"):
+    deep_configs.parse_arg("dataset=shapenet", (), "procedural_faces")
+  with pytest.raises(ValueError, match=r"config arg dataset"):
+    get_config("deep_faces", "dataset=modelnet10")
+
+
+# Bad input through the job and the launcher.
+
+def test_unknown_component_name_fails_in_the_launcher_naming_the_field(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "launch.main", "--config", "configs/deep_faces.py:runlocal",
+       "--workdir", str(tmp_path), "--config.model.mapping.name=transformer"],
+      cwd=REPO, capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert result.returncode != 0
+  assert ("ValueError: config.runs.main.model.mapping.name: expected one of "
+          "['alexnet', 'conv', 'ff', 'linear'], got 'transformer'") in result.stderr
+  assert not os.path.exists(tmp_path / "runs")  # refused before anything trained
+
+
+def test_alexnet_encoder_on_wrong_image_size_is_refused(tmp_path):
+  config = get_config("deep_alexnet")
+  config.model.image_shape = (32, 32, 3)
+  with pytest.raises(ValueError, match=r"main.image_encoder: expected 'alexnet' only as "
+                                       r"image_encoder on images of shape \(227, 227, 3\)"):
+    train_job.run(config, str(tmp_path))
+  assert not os.path.exists(tmp_path / "runs")
+
+
+def test_nan_in_a_batch_names_the_stage_and_step(tmp_path, monkeypatch):
+  make = train_job.make_paired_dataset
+
+  def with_nan(*args, **kwargs):
+    dataset = make(*args, **kwargs)
+    dataset["train"]["images"][:, :, 0, 0] = np.nan
+    return dataset
+
+  monkeypatch.setattr(train_job, "make_paired_dataset", with_nan)
+  config = get_config("deep_faces")
+  config.pca_init = False
+  with pytest.raises(ValueError, match=r"images of the batch at step 0 \(stage mapping\): "
+                                       r"expected finite values"):
+    train_job.run(config, str(tmp_path))
+
+
+def test_incompatible_checkpoint_and_data_are_refused(faces_run, tmp_path):
+  workdir, _ = faces_run
+  copy = str(tmp_path / "copy")
+  shutil.copytree(workdir, copy)
+  config = get_config("deep_faces")
+  config.model.mapping.hidden = (50,)
+  with pytest.raises(ValueError, match=r"expected one written by this config, got one from an "
+                                       r"incompatible config \(model.mapping.hidden"):
+    train_job.run(config, copy)
+  config = get_config("deep_faces")
+  config.data.n_train = 30
+  with pytest.raises(ValueError, match=r"expected config.data as recorded in .*data.json, got "
+                                       r"different n_train: 24 there, 30 now"):
+    train_job.run(config, copy)
