@@ -1,0 +1,168 @@
+"""The Table 2 job: closed-form low-dim LS vs direct LS vs the mean shape, on each dataset.
+
+Writes to the workdir: results.json, results.md (the table), metrics.jsonl (one line per sweep
+point), figures/table2_<dataset>_samples.png (input | ground truth | low-dim | direct),
+figures/table2_<dataset>_sweep.png (test RMSE against k_image, k_shape and ridge) and, for
+faces, figures/table2_<dataset>_heatmap.png (per-vertex error on the mean face).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from inverse3d import linear
+from inverse3d.data.pairs import make_paired_dataset
+from inverse3d.eval import metrics
+from inverse3d.eval.table2_figures import heatmap_figure, samples_figure, sweep_figure
+from inverse3d.files import atomic_write, save_figure
+from inverse3d.progress import MetricsWriter, Progress
+
+PAPER_TABLE2 = {"faces": (0.8727, 2.2869), "ModelNet": (0.0970, 0.1469),
+                "ShapeNet": (0.0712, 0.2455)}
+"""The paper's Table 2, (low-dim LS, direct LS) average test RMSE."""
+
+
+def _rows(split: dict):
+  """Image rows (N*A, d_x) and their shape index (N*A,) for images (N, A, S, S)."""
+  n, views = split["images"].shape[:2]
+  return split["images"].reshape(n * views, -1), np.repeat(np.arange(n), views)
+
+
+def _truncate(pca: linear.PCA, k: int) -> linear.PCA:
+  """The k-component PCA inside a larger one (exact PCA components are nested)."""
+  return pca._replace(components=pca.components[:k], singular_values=pca.singular_values[:k])
+
+
+def evaluate(model_predict, split: dict, kind: str) -> dict:
+  """Test metrics of a predictor over every view: RMSE (per element, eq. 12), IoU for voxels,
+  mean per-vertex error for points, and RMSE per view. model_predict: (n, d_x) -> (n, d_z)."""
+  shapes = jnp.asarray(split["shapes"])
+  per_view, ious, vertex_errors = [], [], []
+  for view in range(split["images"].shape[1]):
+    pred = model_predict(split["images"][:, view].reshape(len(shapes), -1))
+    per_view.append(float(metrics.rmse(pred, shapes)))
+    if kind == "voxels":
+      ious.append(float(metrics.iou(pred, shapes).mean()))
+    else:
+      vertex_errors.append(metrics.per_vertex_error(pred.reshape(len(shapes), -1, 3),
+                                                    shapes.reshape(len(shapes), -1, 3)))
+  out = {"rmse": float(np.sqrt(np.mean(np.square(per_view)))), "rmse_per_view": per_view}
+  if kind == "voxels":
+    out["iou"] = float(np.mean(ious))
+  else:
+    errors = jnp.stack(vertex_errors)  # (A, N, V)
+    out["vertex_error"] = float(errors.mean())
+    out["vertex_error_map"] = np.asarray(errors.mean((0, 1)))
+  return out
+
+
+def _sweep(config, kind, train, test, image_pca, shape_pca, x, index, writer, name):
+  """Test RMSE of low-dim LS (and direct LS for ridge) varying one knob at a time."""
+  k_image, k_shape = config.k_image, config.k_shape[kind]
+  points = ([("k_image", k, k, k_shape, config.ridge) for k in config.sweep.k_image] +
+            [("k_shape", k, k_image, k, config.ridge) for k in config.sweep.k_shape] +
+            [("ridge", r, k_image, k_shape, r) for r in config.sweep.ridge])
+  points = [p for p in points if p[2] <= image_pca.components.shape[0]
+            and p[3] <= shape_pca.components.shape[0]]
+  progress = Progress(f"sweep {name}", total=len(points), unit="fits")
+  results = []
+  for knob, value, ki, ks, ridge in points:
+    model = linear.fit_code_mapping(_truncate(image_pca, ki), _truncate(shape_pca, ks), x,
+                                    train["shapes"], ridge, shape_index=index)
+    row = {"dataset": name, "knob": knob, "value": float(value), "method": "lowdim",
+           "rmse": evaluate(lambda im: linear.predict(model, im), test, kind)["rmse"]}
+    results.append(row)
+    writer.write(**row)
+    if knob == "ridge":
+      direct = linear.fit_direct_ls(x, train["shapes"], ridge, shape_index=index)
+      row = dict(row, method="direct",
+                 rmse=evaluate(lambda im: linear.predict(direct, im), test, kind)["rmse"])
+      results.append(row)
+      writer.write(**row)
+    progress.update(1, rmse=row["rmse"])
+  progress.close()
+  return results
+
+
+def run_dataset(name: str, config, key, workdir: str, writer: MetricsWriter) -> dict:
+  """Fits and evaluates the three predictors on one dataset; draws its figures."""
+  key_data, key_fit = jax.random.split(key)
+  dataset = make_paired_dataset(name, key_data, config.n_train, config.n_test,
+                                image_size=config.image_size,
+                                face_vertices=config.face_vertices,
+                                face_modes=config.face_modes, data_dir=config.data_dir or None)
+  kind, train, test = dataset["kind"], dataset["train"], dataset["test"]
+  x, index = _rows(train)
+  k_max_image = min(max(config.k_image, *config.sweep.k_image), x.shape[0] - 1, x.shape[1])
+  k_max_shape = min(max(config.k_shape[kind], *config.sweep.k_shape), len(train["shapes"]) - 1)
+  image_pca = linear.fit_pca(x, k_max_image, method=config.pca_method, key=key_fit)
+  shape_pca = linear.fit_pca(train["shapes"], k_max_shape, method=config.pca_method,
+                             key=jax.random.fold_in(key_fit, 1))
+  lowdim = linear.fit_code_mapping(_truncate(image_pca, config.k_image),
+                                   _truncate(shape_pca, config.k_shape[kind]), x,
+                                   train["shapes"], config.ridge, shape_index=index)
+  direct = linear.fit_direct_ls(x, train["shapes"], config.ridge, shape_index=index)
+  mean_shape = jnp.asarray(train["shapes"]).mean(0)
+  predictors = {"lowdim": lambda im: linear.predict(lowdim, im),
+                "direct": lambda im: linear.predict(direct, im),
+                "mean_shape": lambda im: jnp.broadcast_to(mean_shape, (len(im), len(mean_shape)))}
+  scores = {method: evaluate(f, test, kind) for method, f in predictors.items()}
+  for method, score in scores.items():
+    writer.write(dataset=name, method=method, rmse=score["rmse"])
+    logging.info("%s %s: RMSE %.4f", name, method, score["rmse"])
+
+  figures = os.path.join(workdir, "figures")
+  sweep = _sweep(config, kind, train, test, image_pca, shape_pca, x, index, writer, name)
+  save_figure(sweep_figure(sweep, scores, name, config, kind),
+              os.path.join(figures, f"table2_{name}_sweep.png"))
+  samples = np.arange(config.figure_samples)
+  view = test["images"].shape[1] // 2
+  images = test["images"][samples, view]
+  preds = {m: np.asarray(predictors[m](images.reshape(len(samples), -1)))
+           for m in ("lowdim", "direct")}
+  save_figure(samples_figure(images, test["shapes"][samples], preds, dataset),
+              os.path.join(figures, f"table2_{name}_samples.png"))
+  if kind == "points":
+    mean_face = np.asarray(mean_shape).reshape(-1, 3)
+    save_figure(heatmap_figure(mean_face, {m: scores[m].pop("vertex_error_map")
+                                           for m in scores}, name),
+                os.path.join(figures, f"table2_{name}_heatmap.png"))
+    for score in scores.values():
+      score.pop("vertex_error_map", None)
+  return {"kind": kind, "n_train": int(len(train["shapes"])), "n_test": int(len(test["shapes"])),
+          "views": int(train["images"].shape[1]), "k_image": config.k_image,
+          "k_shape": config.k_shape[kind], "ridge": config.ridge, **scores}
+
+
+def results_table(results: dict) -> str:
+  """Markdown table of the test scores per dataset and method."""
+  lines = ["| dataset | shapes train/test x views | low-dim LS RMSE | direct LS RMSE | "
+           "mean-shape RMSE | IoU@0.5 low-dim / direct / mean |",
+           "|---|---|---|---|---|---|"]
+  for name, r in results.items():
+    iou = (" / ".join(f"{r[m]['iou']:.3f}" for m in ("lowdim", "direct", "mean_shape"))
+           if r["kind"] == "voxels" else "-")
+    lines.append(f"| {name} | {r['n_train']}/{r['n_test']} x {r['views']} | "
+                 f"{r['lowdim']['rmse']:.4f} | {r['direct']['rmse']:.4f} | "
+                 f"{r['mean_shape']['rmse']:.4f} | {iou} |")
+  return "\n".join(lines) + "\n"
+
+
+def run(config, workdir: str) -> dict:
+  """Runs every dataset in ``config.datasets``; writes results.json and results.md."""
+  writer = MetricsWriter(workdir)
+  keys = jax.random.split(jax.random.key(config.seed), len(config.datasets))
+  results = {name: run_dataset(name, config, key, workdir, writer)
+             for name, key in zip(config.datasets, keys)}
+  with atomic_write(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump(results, f, indent=2)
+  table = results_table(results)
+  with atomic_write(os.path.join(workdir, "results.md"), "w") as f:
+    f.write(table)
+  print(table)
+  return results
