@@ -41,7 +41,7 @@ def with_nan(x):
     (lambda: render_view(DEPTH, IMAGE, VIEW, fov_deg=-5), r"fov_deg: expected values in \(0"),
     (lambda: render_view(DEPTH, IMAGE, VIEW, fov_deg=np.nan), r"fov_deg: expected values in"),
     (lambda: render_view(DEPTH, IMAGE, VIEW, mask="fuzzy"), r"mask: expected one of \['hard'"),
-    (lambda: render_view(DEPTH, IMAGE, VIEW, window=1), r"window: expected an integer >= 2"),
+    (lambda: render_view(DEPTH, IMAGE, VIEW, capacity=0), r"capacity: expected values in \(0"),
     (lambda: render_view(DEPTH, IMAGE, VIEW, mask="soft", soft_sigma=0),
      r"soft_sigma: expected a positive"),
     (lambda: render_mesh(np.zeros((1, 3, 3)), [[0, 1, 5]], np.zeros((1, 3, 1)), 4, 4),

@@ -82,9 +82,9 @@ def reference_render_view(depth, image, view, fov_deg=10.0):
 
 
 def test_identity_view_returns_the_inputs():
-  depth, image = smooth_depth(3), random_image(3)
+  depth, image = smooth_depth(2), random_image(2)
   for mode in ("hard", "soft"):
-    out, out_depth, mask = render_view(depth, image, np.zeros((3, 6), np.float32), mask=mode)
+    out, out_depth, mask = render_view(depth, image, np.zeros((2, 6), np.float32), mask=mode)
     np.testing.assert_array_equal(mask, 1.0)
     np.testing.assert_allclose(out, image, atol=1e-5)
     np.testing.assert_allclose(out_depth, depth, atol=1e-5)
@@ -96,7 +96,7 @@ def test_matches_a_float64_ray_caster(seed):
   depth, image = smooth_depth(2, amplitude=0.05, seed=seed), random_image(2, seed=seed)
   view = np.concatenate([rng.uniform(-0.5, 0.5, (2, 3)), rng.uniform(-0.01, 0.01, (2, 3))],
                         1).astype(np.float32)
-  out, out_depth, mask = (np.asarray(x) for x in render_view(depth, image, view, window=8))
+  out, out_depth, mask = (np.asarray(x) for x in render_view(depth, image, view))
   for i in range(2):
     ref_mask, ref_image, ref_depth = reference_render_view(depth[i], image[i], view[i])
     assert ref_mask.mean() > 0.5
@@ -105,33 +105,44 @@ def test_matches_a_float64_ray_caster(seed):
     np.testing.assert_allclose(out_depth[i][ref_mask], ref_depth[ref_mask], atol=2e-5)
 
 
-def test_default_window_draws_every_triangle_of_a_smooth_surface_turned_60_degrees():
-  depth, image = smooth_depth(1, amplitude=0.02), random_image(1)
-  view = np.array([[0.0, np.deg2rad(60), 0, 0, 0, 0]], np.float32)
-  _, _, small = render_view(depth, image, view)
-  _, _, large = render_view(depth, image, view, window=16)
-  np.testing.assert_array_equal(small, large)
+def cap_on_background(height=H, width=W):
+  """A spherical cap rising from a plane at the far limit: steep walls at its rim."""
+  v, u = np.mgrid[0:height, 0:width]
+  r2 = ((u - (width - 1) / 2) / (0.4 * width))**2 + ((v - (height - 1) / 2) / (0.4 * height))**2
+  return np.where(r2 < 1, 1.1 - 0.15 * np.sqrt(np.clip(1 - r2, 0, 1)), 1.1).astype(np.float32)
+
+
+def test_steep_walls_turned_towards_the_camera_are_drawn_whole():
+  depth, image = np.stack([cap_on_background()] * 2), random_image(2)
+  view = np.array([[0.1, np.deg2rad(30), 0, 0, 0, 0], [0, np.deg2rad(-60), 0.2, 0, 0, 0]],
+                  np.float32)
+  out, out_depth, mask = (np.asarray(x) for x in render_view(depth, image, view))
+  for i in range(2):
+    ref_mask, ref_image, ref_depth = reference_render_view(depth[i], image[i], view[i])
+    np.testing.assert_array_equal(mask[i], ref_mask)
+    np.testing.assert_allclose(out[i], ref_image, atol=2e-4)
+    np.testing.assert_allclose(out_depth[i][ref_mask], ref_depth[ref_mask], atol=2e-5)
 
 
 def test_a_known_translation_moves_the_image_by_the_projected_amount():
-  plane, image = np.full((1, H, W), 1.0, np.float32), random_image(1)
+  plane, image = np.full((2, H, W), 1.0, np.float32), random_image(2)
   f = float(focal_length(W))
-  out, out_depth, mask = render_view(plane, image, np.array([[0, 0, 0, 2 / f, 0, 0]],
-                                                              np.float32))
-  np.testing.assert_allclose(out[0, :, 2:], image[0, :, :-2], atol=1e-5)
+  views = np.array([[0, 0, 0, 2 / f, 0, 0], [0, 0, 0, 0, 3 / f, 0]], np.float32)
+  out, out_depth, mask = render_view(plane, image, views)
+  np.testing.assert_allclose(out[0, :, 2:], image[0, :, :-2], atol=1e-5)  # tx > 0: 2 px right
   np.testing.assert_array_equal(mask[0, :, :2], 0)
   np.testing.assert_array_equal(mask[0, :, 2:], 1)
   np.testing.assert_allclose(out_depth[0, :, 2:], 1.0, atol=1e-6)
-  out, _, mask = render_view(plane, image, np.array([[0, 0, 0, 0, 3 / f, 0]], np.float32))
-  np.testing.assert_allclose(out[0, :-3], image[0, 3:], atol=1e-5)  # ty > 0 moves it up
-  np.testing.assert_array_equal(mask[0, -3:], 0)
+  np.testing.assert_allclose(out[1, :-3], image[1, 3:], atol=1e-5)      # ty > 0: 3 px up
+  np.testing.assert_array_equal(mask[1, -3:], 0)
   # tz brings the plane nearer: it magnifies by d / (d - tz) about the principal point.
   ramp = np.broadcast_to(np.linspace(0, 1, W, dtype=np.float32)[None, None, :, None],
-                         (1, H, W, 1))
-  out, out_depth, mask = render_view(plane, ramp, np.array([[0, 0, 0, 0, 0, 0.05]], np.float32))
+                         (2, H, W, 3))
+  out, out_depth, mask = render_view(plane, ramp, np.array([[0, 0, 0, 0, 0, 0.05]] * 2,
+                                                           np.float32))
   source = (W - 1) / 2 + (np.arange(W) - (W - 1) / 2) * 0.95
   np.testing.assert_array_equal(mask, 1.0)
-  np.testing.assert_allclose(out[0, :, :, 0], np.broadcast_to(source / (W - 1), (H, W)),
+  np.testing.assert_allclose(out[..., 0], np.broadcast_to(source / (W - 1), (2, H, W)),
                              atol=1e-5)
   np.testing.assert_allclose(out_depth, 0.95, atol=1e-6)
 
@@ -163,30 +174,56 @@ def test_a_view_and_its_inverse_round_trip(surface, depth_tol, image_tol):
   moved, moved_depth, moved_mask = render_view(depth, image.astype(np.float32), views)
   again, again_depth, again_mask = render_view(moved_depth, moved, back)
   # Compare where the round trip only ever used pixels covered in the moved view.
-  support, _, _ = render_view(moved_depth, np.asarray(moved_mask)[..., None], back)
+  support, _, _ = render_view(moved_depth, np.repeat(np.asarray(moved_mask)[..., None], 3, -1),
+                              back)
   keep = np.asarray(again_mask) * np.asarray(support)[..., 0] > 1 - 1e-6
   assert keep.mean() > 0.6
   np.testing.assert_allclose(np.asarray(again)[keep], image[keep], atol=image_tol)
   np.testing.assert_allclose(np.asarray(again_depth)[keep], depth[keep], atol=depth_tol)
 
 
-def test_a_step_leaves_a_disoccluded_hole_unless_the_window_covers_the_sheet():
-  depth = np.full((1, H, W), 1.1, np.float32)
-  depth[:, :, W // 2:] = 0.92                     # near half on the right
-  image = random_image(1)
-  view = np.array([[0, 0.3, 0, 0, 0, 0]], np.float32)
-  _, _, default = render_view(depth, image, view)
-  _, out_depth, everything = render_view(depth, image, view, window=W)
+def box_tests(vertices, triangles, height, width, fov_deg=10.0):
+  """Pixel centres in each triangle's screen bounding box, clipped to the image (numpy)."""
+  f = 0.5 * (width - 1) / np.tan(np.deg2rad(fov_deg) / 2)
+  u = (width - 1) / 2 + f * vertices[:, 0] / -vertices[:, 2]
+  v = (height - 1) / 2 - f * vertices[:, 1] / -vertices[:, 2]
+  xy = np.stack([u, v], -1)[triangles]
+  low = np.maximum(np.ceil(xy.min(1) - 1e-3), 0)
+  high = np.minimum(np.floor(xy.max(1) + 1e-3), [width - 1, height - 1])
+  extent = np.clip(high - low + 1, 0, None)
+  return extent[:, 0] * extent[:, 1]
+
+
+def test_over_budget_the_largest_triangles_are_left_out_first():
+  depth = np.full((2, H, W), 1.1, np.float32)
+  depth[:, :, W // 2:] = 0.92                     # a step: its quads become long sheets
+  image = random_image(2)
+  view = np.array([[0, 0.3, 0, 0, 0, 0]] * 2, np.float32)
+  rays = np.asarray(unproject(np.ones((H, W), np.float32)), np.float64)
+  R = Rotation.from_euler("xyz", view[0, :3].astype(np.float64)).as_matrix()
+  centre = np.array([0, 0, -1.0])
+  moved = (rays.reshape(-1, 3) * depth[0].reshape(-1, 1) - centre) @ R.T + centre
+  triangles = grid_triangles(H, W)
+  tests = box_tests(moved, triangles, H, W)
+  column = triangles % W
+  sheet = (column.min(1) < W // 2) & (column.max(1) >= W // 2)
+  assert tests[~sheet].max() < tests[sheet].min()  # the sheets have the largest boxes
+  # A budget (shared by the two identical images) that holds every other triangle but no
+  # sheet: exactly the mesh without its sheets.
+  _, _, tight = render_view(depth, image, view, capacity=tests[~sheet].sum() / (H * W))
+  hit, _, _ = ray_cast(moved, triangles[~sheet], H, W)
+  np.testing.assert_array_equal(tight, np.broadcast_to(np.isfinite(hit), (2, H, W)))
+  # The default budget draws the sheets too, as the ray caster does with every triangle.
+  _, out_depth, everything = render_view(depth, image, view)
   ref_mask, _, ref_depth = reference_render_view(depth[0], image[0], view[0])
   np.testing.assert_array_equal(everything[0], ref_mask)
   np.testing.assert_allclose(np.asarray(out_depth[0])[ref_mask], ref_depth[ref_mask], atol=1e-5)
-  hole = (np.asarray(everything) > 0) & (np.asarray(default) == 0)
-  assert hole.sum() >= H                          # the sheet's pixels, one column or more a row
+  assert (np.asarray(everything) > np.asarray(tight)).sum() >= H   # the sheets' pixels
 
 
 def test_soft_mask_equals_the_hard_mask_inside_and_falls_off_outside():
-  depth, image = smooth_depth(1), random_image(1)
-  view = np.array([[0.05, 0.3, 0.1, 0.003, 0.002, 0]], np.float32)
+  depth, image = smooth_depth(2), random_image(2)
+  view = np.array([[0.05, 0.3, 0.1, 0.003, 0.002, 0], [-0.2, 0, 0, 0, 0.004, 0.01]], np.float32)
   out_h, depth_h, hard = (np.asarray(x) for x in render_view(depth, image, view))
   out_s, depth_s, soft = (np.asarray(x) for x in render_view(depth, image, view, mask="soft"))
   np.testing.assert_array_equal(out_h, out_s)
@@ -227,7 +264,7 @@ def test_render_mesh_of_a_cube_matches_the_ray_caster():
   colours = np.random.default_rng(4).uniform(size=(8, 3))
   out, out_depth, mask = (np.asarray(x)[0] for x in render_mesh(
       vertices[None].astype(np.float32), faces, colours[None].astype(np.float32), 24, 24,
-      window=24, background_depth=5.0))
+      background_depth=5.0))
   hit, weights, best = ray_cast(vertices, faces, 24, 24)
   covered = np.isfinite(hit)
   assert 0.1 < covered.mean() < 0.9

@@ -11,7 +11,7 @@ from inverse3d.render.export import depth_mesh, save_obj
 from inverse3d.render.figures import reconstruction_figure
 from inverse3d.render.mesh import render_mesh
 from inverse3d.render.normals import depth_to_normals
-from inverse3d.render.rasterize import grid_triangles, interpolate, rasterize
+from inverse3d.render.raster import grid_triangles, interpolate, rasterize, soft_mask
 from inverse3d.render.shading import light_direction, shade
 from inverse3d.render.view import rotation_matrix, transform_points
 from inverse3d.render.warp import bilinear_sample, render_view

@@ -10,7 +10,7 @@ from inverse3d.checks import check_finite, check_range, check_shape
 from inverse3d.files import atomic_write
 from inverse3d.render.camera import (DEPTH_RANGE, FOV_DEG, ROTATION_CENTRE_DEPTH,
                                      check_depth_map, check_fov, clamp_depth, unproject)
-from inverse3d.render.rasterize import grid_triangles
+from inverse3d.render.raster import grid_triangles
 
 
 def depth_mesh(depth, fov_deg=FOV_DEG, mask=None, depth_range=DEPTH_RANGE,

@@ -1,35 +1,34 @@
 """Render a general triangle mesh with per-vertex attributes (e.g. a face model) to images."""
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inverse3d.checks import check_finite, check_positive_int, check_shape
+from inverse3d.checks import check_finite, check_open_range, check_positive_int, check_shape
 from inverse3d.render.camera import DEPTH_RANGE, FOV_DEG, check_fov, project
-from inverse3d.render.rasterize import interpolate, rasterize
+from inverse3d.render.raster import CAPACITY, interpolate, rasterize
 
 
-@partial(jax.jit, static_argnames=("height", "width", "window"))
+@partial(jax.jit, static_argnames=("height", "width", "capacity"))
 def _render_mesh(vertices, triangles, colours, fov_deg, background_depth, height, width,
-                 window):
+                 capacity):
   u, v, d = project(vertices, height, width, fov_deg)
   screen = jnp.stack([u, v, d], -1)
 
-  def one(screen, colours):
-    ids, _ = rasterize(screen, triangles, height, width, window)
-    weights, corner_ids, depth, mask = interpolate(screen, triangles, ids)
-    colour = jnp.einsum("hwk,hwkc->hwc", weights, colours[corner_ids])
-    return (jnp.where(mask[..., None], colour, 0.0), jnp.where(mask, depth, background_depth),
-            mask.astype(colours.dtype))
-
-  return jax.vmap(one)(screen, colours)
+  ids = rasterize(screen, triangles, height, width, capacity)
+  weights, corner_ids, depth, mask = interpolate(screen, triangles, ids)
+  corners = jax.vmap(lambda values, index: values[index])(colours, corner_ids)
+  colour = jnp.einsum("bhwk,bhwkc->bhwc", weights, corners)
+  return (jnp.where(mask[..., None], colour, 0.0), jnp.where(mask, depth, background_depth),
+          mask.astype(colours.dtype))
 
 
 def render_mesh(vertices, triangles, colours, height: int, width: int, fov_deg=FOV_DEG, *,
-                window: int = 4, background_depth: float = DEPTH_RANGE[1]):
+                capacity: float = CAPACITY, background_depth: float = DEPTH_RANGE[1]):
   """Rasterises triangle meshes into images, depth maps and masks through the camera.
 
   Args:
@@ -39,8 +38,8 @@ def render_mesh(vertices, triangles, colours, height: int, width: int, fov_deg=F
     colours: (B, V, C) per-vertex attributes, interpolated perspective-correctly.
     height, width: output size in pixels.
     fov_deg: field of view in degrees, in (0, 180).
-    window: pixels per axis each triangle may cover (see ``rasterize``); pass at least the
-      largest projected triangle's extent plus 2.
+    capacity: budget of pixel-triangle tests per output pixel (see ``raster``); raise it
+      when the triangles' bounding boxes cover more than ``capacity`` times the image.
     background_depth: depth written where no triangle covers the pixel.
   Returns:
     image (B, H, W, C) (0 where uncovered), depth (B, H, W), mask (B, H, W) float in {0, 1}.
@@ -58,6 +57,7 @@ def render_mesh(vertices, triangles, colours, height: int, width: int, fov_deg=F
   check_fov(fov_deg)
   check_positive_int("height", height, minimum=2)
   check_positive_int("width", width, minimum=2)
-  check_positive_int("window", window, minimum=2)
+  check_open_range("capacity", capacity, 0.0, math.inf)
   return _render_mesh(jnp.asarray(vertices), jnp.asarray(tri, jnp.int32), jnp.asarray(colours),
-                      fov_deg, background_depth, height=height, width=width, window=window)
+                      fov_deg, background_depth, height=height, width=width,
+                      capacity=capacity)

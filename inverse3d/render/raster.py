@@ -7,20 +7,21 @@ among the covering triangles the nearest one at that pixel wins (z-buffer). Both
 are drawn (no back-face culling). Triangles with a vertex nearer than ``camera.NEAR`` or with
 (almost) zero screen area are dropped.
 
-Cost: every triangle tests the ``window`` x ``window`` pixel centres from the lower corner of
-its bounding box and scatters its depth there with a min (``.at[].min``), then scatters its
-index where it won, so the cost is linear in the number of triangles (hence in pixels, for a
-depth-map mesh) and independent of the hardware. The price: a triangle whose bounding box
-holds pixel centres beyond its window (wider or taller than ``window - 1`` to ``window``
-pixels) is not drawn at all. A depth-map mesh seen from a new view has triangles of about a
-pixel, stretched by the depth slope and the turn; what gets dropped are the long "rubber
-sheet" triangles that span depth discontinuities (they carry no image information: the pixels
-they would cover are disoccluded and get mask 0), unless ``window`` is raised to cover them.
+Cost: each triangle tests the pixel centres of its bounding box (clipped to the image). The
+tests of all triangles of the batch are laid out in a fixed budget of ``capacity`` slots per
+output pixel (a prefix sum of the box sizes assigns each slot its triangle and pixel); each
+test scatters 1/depth with a max into a z-buffer, then the winners scatter their index. The
+cost is therefore linear in the number of pixels whatever the triangles' sizes, and the same
+code runs on any backend. A depth-map mesh needs at most 8 tests per pixel in its own view,
+where every vertex sits on a pixel centre (4 per triangle, 2 triangles per pixel), and 2 to 5
+in turned views of smooth surfaces; the long triangles of steep walls and of depth
+discontinuities ("rubber sheets") need more. When the boxes of a batch would exceed the
+budget, the largest triangles are left out until the rest fit (a bisection on the box size),
+so the sheets across discontinuities go first.
 
 Visibility (which triangle wins a pixel) is piecewise constant; gradients flow through the
 perspective-correct barycentric coordinates of the winning triangle (``interpolate``) and,
-for the soft mask, through the distance of uncovered pixels to nearby triangles (``rasterize``
-with ``sigma``).
+for ``soft_mask``, through the distance of uncovered pixels to nearby visible triangles.
 """
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ from inverse3d.render.camera import NEAR
 INSIDE_TOL = 1e-4
 # Triangles whose screen area (in pixels^2, times 2) is below this are dropped.
 MIN_AREA2 = 1e-6
-# Soft-mask candidates extend this many sigmas beyond the hard window on every side.
+# Default budget of pixel-triangle tests per output pixel (see the module doc).
+CAPACITY = 16.0
+# The soft mask looks this many sigmas (at least one pixel) around each uncovered pixel.
 SOFT_REACH = 4.0
 
 
@@ -56,132 +59,200 @@ def grid_triangles(height: int, width: int) -> np.ndarray:
   return np.stack([first, second], 1).reshape(-1, 3)
 
 
-def _cross2(a, b):
-  return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+def _affine_setup(corners):
+  """Per-triangle affine forms of the barycentrics and of 1/depth in screen space.
 
-
-def _edge_weights(corners, points):
-  """Screen-space barycentrics of ``points`` (..., 2) in triangles ``corners`` (..., 3, 2).
-
-  Returns (weights (..., 3), twice the signed area (...)). The area is replaced by
-  ``MIN_AREA2`` where it is smaller, so weights and gradients stay finite.
+  For corners (..., 3, 3) = [u, v, d] of triangles (a, b, c), a pixel p has
+  p - a = beta (b - a) + gamma (c - a), so beta and gamma are affine in p with constant
+  gradients; 1/d is affine in screen space too (perspective), so it is
+  q(p) = q_a + beta (q_b - q_a) + gamma (q_c - q_a), q = 1/d.
+  Returns (origin a (..., 2), d beta / dp (..., 2), d gamma / dp (..., 2), q (..., 3), twice
+  the signed area (...)). The area is replaced by ``MIN_AREA2`` where it is smaller, and depths
+  below ``NEAR`` by ``NEAR``, so every value and gradient stays finite.
   """
-  a, b, c = corners[..., 0, :], corners[..., 1, :], corners[..., 2, :]
-  area = _cross2(b - a, c - a)
-  safe = jnp.where(jnp.abs(area) > MIN_AREA2, area, MIN_AREA2)
-  pa, pb, pc = a - points, b - points, c - points
-  weights = jnp.stack([_cross2(pb, pc), _cross2(pc, pa), _cross2(pa, pb)], -1)
-  return weights / safe[..., None], area
+  origin = corners[..., 0, :2]
+  e1 = corners[..., 1, :2] - origin
+  e2 = corners[..., 2, :2] - origin
+  area = e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]
+  inverse = 1.0 / jnp.where(jnp.abs(area) > MIN_AREA2, area, MIN_AREA2)
+  grad_beta = jnp.stack([e2[..., 1], -e2[..., 0]], -1) * inverse[..., None]
+  grad_gamma = jnp.stack([-e1[..., 1], e1[..., 0]], -1) * inverse[..., None]
+  return origin, grad_beta, grad_gamma, 1.0 / jnp.maximum(corners[..., 2], NEAR), area
 
 
-def _perspective(weights, depths):
-  """Perspective-correct weights and depth from screen-space ``weights`` and vertex ``depths``.
+def _inverse_depth(q, beta, gamma):
+  return q[..., 0] + beta * (q[..., 1] - q[..., 0]) + gamma * (q[..., 2] - q[..., 0])
 
-  1/d is affine in screen space, so d = 1 / sum(w_i / d_i) and the 3D barycentrics are
-  (w_i / d_i) * d. Depths must be >= NEAR (callers clamp them).
+
+def _size_limit(tests, slots: int, largest: int):
+  """Largest c in [0, largest] such that the triangles with <= c tests need <= ``slots``.
+
+  A bisection on c; the sums are in floating point (no integer overflow), and a rounding slip
+  only lets the last triangles' tests run past the budget, where they are dropped.
   """
-  inverse = weights / depths
-  total = jnp.maximum(jnp.sum(inverse, -1), 1e-6)
-  return inverse / total[..., None], 1.0 / total
+  sizes = tests.astype(jnp.float32)
+
+  def bisect(_, bounds):
+    low, high = bounds
+    middle = (low + high + 1) // 2
+    fits = jnp.sum(jnp.where(tests <= middle, sizes, 0.0)) <= slots
+    return jnp.where(fits, middle, low), jnp.where(fits, high, middle - 1)
+
+  steps = max(1, largest).bit_length() + 1
+  low, _ = jax.lax.fori_loop(0, steps, bisect, (jnp.int32(0), jnp.int32(largest)))
+  return low
 
 
-def _segment_distance(points, a, b):
-  """Distance (...) from ``points`` (..., 2) to segments a-b (..., 2); finite gradients."""
-  ab, ap = b - a, points - a
-  t = jnp.clip(jnp.sum(ap * ab, -1) / jnp.maximum(jnp.sum(ab * ab, -1), 1e-12), 0.0, 1.0)
-  gap = ap - t[..., None] * ab
-  return jnp.sqrt(jnp.maximum(jnp.sum(gap * gap, -1), 1e-12))
-
-
-def rasterize(screen, triangles, height: int, width: int, window: int = 4,
-              sigma: float | None = None):
-  """Nearest covering triangle per pixel, and optionally a soft coverage mask.
+def rasterize(screen, triangles, height: int, width: int, capacity: float = CAPACITY):
+  """Index of the nearest triangle covering each pixel centre (the z-buffer).
 
   Args:
-    screen: (V, 3) vertices [u, v, d] in pixels and depth units (see module doc).
-    triangles: (T, 3) int vertex indices.
+    screen: (B, V, 3) vertices [u, v, d] in pixels and depth units (see module doc).
+    triangles: (T, 3) int vertex indices, shared by the batch.
     height, width: output size.
-    window: pixels tested per triangle along each axis (static).
-    sigma: None for no soft mask; else the soft-mask scale in pixels (static).
+    capacity: pixel-triangle tests per output pixel, on average over the batch (static).
   Returns:
-    ids: (H, W) int32 index of the winning triangle, -1 where no triangle covers the pixel.
-    soft: (H, W) soft mask or None: 1 on covered pixels; elsewhere 1 - prod_t (1 - c_t) with
-      c_t = 2 sigmoid(-dist_t / sigma) over the triangles t within reach, dist_t the distance
-      in pixels from the pixel centre to triangle t. It is continuous at the silhouette (c = 1
-      at distance 0) and differentiable in ``screen`` outside it.
+    (B, H, W) int32 index of the winning triangle, -1 where no triangle covers the pixel.
   """
   triangles = jnp.asarray(triangles, jnp.int32)
-  margin = 0 if sigma is None else math.ceil(SOFT_REACH * sigma)
-  size = window + 2 * margin
-  corners = screen[triangles]                                   # (T, 3, 3)
-  xy = corners[..., :2]
-  # Candidate pixel centres start at the first integer at or above the box corner, less a
-  # rounding allowance (a vertex computed as 3.0000002 still covers pixel 3).
-  box = jax.lax.stop_gradient(jnp.min(xy, axis=1))               # (T, 2)
-  low = jnp.ceil(box - 1e-3) - margin
-  steps = jnp.arange(size, dtype=screen.dtype)
-  cu = low[:, None, None, 0] + steps[None, None, :]              # (T, 1, K)
-  cv = low[:, None, None, 1] + steps[None, :, None]              # (T, K, 1)
-  cu, cv = jnp.broadcast_arrays(cu, cv)
-  points = jnp.stack([cu, cv], -1)                                # (T, K, K, 2)
-
-  fixed = jax.lax.stop_gradient(corners)
-  weights, area = _edge_weights(fixed[:, None, None, :, :2], points)
-  vertex_depth = fixed[:, None, None, :, 2]
-  # A triangle is drawn only if the pixel centres of its bounding box fit in the window.
-  fits = jnp.all(jax.lax.stop_gradient(jnp.max(xy, axis=1)) < low + margin + window, -1)
-  usable = ((jnp.abs(area) > MIN_AREA2) & jnp.all(vertex_depth > NEAR, -1)
-            & fits[:, None, None])                                             # (T, 1, 1)
-  in_image = (cu >= 0) & (cu <= width - 1) & (cv >= 0) & (cv <= height - 1)
-  inside = jnp.all(weights >= -INSIDE_TOL, -1) & in_image & usable
-  _, depth = _perspective(weights, jnp.maximum(vertex_depth, NEAR))
-
-  pixel = (jnp.clip(cv, 0, height - 1) * width + jnp.clip(cu, 0, width - 1)).astype(jnp.int32)
-  drop = height * width
-  target = jnp.where(inside, pixel, drop).reshape(-1)
-  depth = jnp.where(inside, depth, jnp.inf).reshape(-1)
-  zbuffer = jnp.full((drop,), jnp.inf, depth.dtype).at[target].min(depth, mode="drop")
-  won = inside.reshape(-1) & (depth <= zbuffer[jnp.minimum(target, drop - 1)])
-  tri = jnp.broadcast_to(jnp.arange(triangles.shape[0], dtype=jnp.int32)[:, None, None],
-                         inside.shape).reshape(-1)
-  ids = jnp.full((drop,), -1, jnp.int32).at[jnp.where(won, target, drop)].max(tri, mode="drop")
-  ids = ids.reshape(height, width)
-  if sigma is None:
-    return ids, None
-
-  xy = corners[:, None, None, :, :2]
-  dist = jnp.minimum(jnp.minimum(
-      _segment_distance(points, xy[..., 0, :], xy[..., 1, :]),
-      _segment_distance(points, xy[..., 1, :], xy[..., 2, :])),
-      _segment_distance(points, xy[..., 2, :], xy[..., 0, :]))
-  near = in_image & usable & ~inside
-  coverage = jnp.where(near, 2.0 * jax.nn.sigmoid(-dist / sigma), 0.0)
-  log_miss = jnp.log1p(-jnp.minimum(coverage, 1.0 - 1e-6))
-  total = jnp.zeros((drop,), log_miss.dtype).at[pixel.reshape(-1)].add(log_miss.reshape(-1))
-  soft = jnp.where(ids >= 0, 1.0, 1.0 - jnp.exp(total.reshape(height, width)))
-  return ids, soft
+  batch, count = screen.shape[0], triangles.shape[0]
+  pixels = height * width
+  slots = max(1, math.ceil(capacity * batch * pixels))
+  if slots >= 2**30:
+    raise ValueError(f"capacity: expected capacity * B * H * W < 2**30, got {slots}")
+  # The batch is folded into the triangle axis: one scatter for all images (XLA runs that much
+  # faster than a vmapped, batched scatter), and one budget of slots shared by all images.
+  corners = jax.lax.stop_gradient(screen)[:, triangles].reshape(batch * count, 3, 3)
+  origin, grad_beta, grad_gamma, q, area = _affine_setup(corners)
+  # Pixel centres in the bounding box, clipped to the image; the rounding allowance lets a
+  # vertex computed as 3.0000002 still cover pixel 3.
+  low = jnp.maximum(jnp.ceil(jnp.min(corners[..., :2], axis=1) - 1e-3), 0.0)       # (N, 2)
+  high = jnp.minimum(jnp.floor(jnp.max(corners[..., :2], axis=1) + 1e-3),
+                     jnp.array([width - 1, height - 1], screen.dtype))
+  extent = high - low + 1
+  usable = ((jnp.abs(area) > MIN_AREA2) & jnp.all(corners[..., 2] > NEAR, -1)
+            & jnp.all(extent >= 1, -1))
+  tests = jnp.where(usable, extent[:, 0] * extent[:, 1], 0).astype(jnp.int32)
+  tests = jnp.where(tests <= _size_limit(tests, slots, pixels), tests, 0)
+  ends = jnp.cumsum(tests)         # <= slots (up to rounding) after the size limit: no overflow
+  starts = ends - tests
+  # Slot s belongs to the last triangle whose first slot is <= s.
+  index = jnp.arange(batch * count, dtype=jnp.int32)
+  first = jnp.where((tests > 0) & (starts < slots), starts, slots)
+  owner = jax.lax.cummax(jnp.full((slots,), -1, jnp.int32).at[first].max(index, mode="drop"))
+  slot = jnp.arange(slots, dtype=jnp.int32)
+  tri = jnp.maximum(owner, 0)
+  # Gather each slot's triangle data as one row (much faster than one gather per quantity).
+  corner_pixel = (index // count) * pixels + (low[:, 1] * width + low[:, 0]).astype(jnp.int32)
+  ints = jnp.stack([starts, ends, corner_pixel], -1)[tri]
+  floats = jnp.concatenate([low - origin, grad_beta, grad_gamma, q, extent[:, :1]], -1)[tri]
+  valid = (owner >= 0) & (slot < ints[:, 1])
+  offset = (slot - ints[:, 0]).astype(screen.dtype)
+  row = jnp.floor((offset + 0.5) / floats[:, 9])
+  col = offset - row * floats[:, 9]
+  du, dv = floats[:, 0] + col, floats[:, 1] + row
+  beta = du * floats[:, 2] + dv * floats[:, 3]
+  gamma = du * floats[:, 4] + dv * floats[:, 5]
+  inside = (valid & (beta >= -INSIDE_TOL) & (gamma >= -INSIDE_TOL)
+            & (1 - beta - gamma >= -INSIDE_TOL))
+  nearness = jnp.where(inside, _inverse_depth(floats[:, 6:9], beta, gamma), -1.0)  # 1 / depth
+  pixel = ints[:, 2] + row.astype(jnp.int32) * width + col.astype(jnp.int32)
+  drop = batch * pixels
+  target = jnp.where(inside, pixel, drop)
+  zbuffer = jnp.zeros((drop,), nearness.dtype).at[target].max(nearness, mode="drop")
+  won = inside & (nearness >= zbuffer[jnp.minimum(target, drop - 1)])
+  ids = jnp.full((drop,), -1, jnp.int32).at[jnp.where(won, target, drop)].max(
+      tri % count, mode="drop")
+  return ids.reshape(batch, height, width)
 
 
 def interpolate(screen, triangles, ids):
   """Perspective-correct barycentrics of each pixel centre in its winning triangle.
 
   Args:
-    screen: (V, 3) vertices [u, v, d] (differentiable).
+    screen: (B, V, 3) vertices [u, v, d] (differentiable).
     triangles: (T, 3) int vertex indices.
-    ids: (H, W) winning triangle per pixel, -1 for none (from ``rasterize``).
+    ids: (B, H, W) winning triangle per pixel, -1 for none (from ``rasterize``).
   Returns:
-    weights: (H, W, 3) 3D barycentric weights (sum to 1; any attribute that is affine on the
-      triangle in 3D interpolates exactly with them).
-    vertices: (H, W, 3) int32 vertex indices of the winning triangle.
-    depth: (H, W) depth of the surface at the pixel centre.
-    mask: (H, W) bool, covered pixels; weights and depth are finite but meaningless elsewhere.
+    weights: (B, H, W, 3) 3D barycentric weights (sum to 1; any attribute that is affine on
+      the triangle in 3D interpolates exactly with them).
+    vertices: (B, H, W, 3) int32 vertex indices of the winning triangle.
+    depth: (B, H, W) depth of the surface at the pixel centre.
+    mask: (B, H, W) bool, covered pixels; weights and depth are finite but meaningless
+      elsewhere.
   """
-  height, width = ids.shape
+  height, width = ids.shape[1:]
   mask = ids >= 0
   vertices = jnp.asarray(triangles, jnp.int32)[jnp.maximum(ids, 0)]
-  corners = screen[vertices]                                      # (H, W, 3, 3)
+  corners = jax.vmap(lambda points, index: points[index])(screen, vertices)  # (B, H, W, 3, 3)
+  origin, grad_beta, grad_gamma, q, _ = _affine_setup(corners)
   v, u = jnp.meshgrid(jnp.arange(height, dtype=screen.dtype),
                       jnp.arange(width, dtype=screen.dtype), indexing="ij")
-  weights, _ = _edge_weights(corners[..., :2], jnp.stack([u, v], -1))
-  weights, depth = _perspective(weights, jnp.maximum(corners[..., 2], NEAR))
-  return weights, vertices, depth, mask
+  offset = jnp.stack([u, v], -1) - origin
+  beta = jnp.sum(offset * grad_beta, -1)
+  gamma = jnp.sum(offset * grad_gamma, -1)
+  nearness = jnp.maximum(_inverse_depth(q, beta, gamma), 1e-6)
+  weights = jnp.stack([1 - beta - gamma, beta, gamma], -1) * q / nearness[..., None]
+  return weights, vertices, 1.0 / nearness, mask
+
+
+def _segment_sq_distance(points, a, b):
+  """Squared distance (...) from ``points`` (..., 2) to segments a-b (..., 2)."""
+  ab, ap = b - a, points - a
+  t = jnp.clip(jnp.sum(ap * ab, -1) / jnp.maximum(jnp.sum(ab * ab, -1), 1e-12), 0.0, 1.0)
+  gap = ap - t[..., None] * ab
+  return jnp.sum(gap * gap, -1)
+
+
+def soft_mask(screen, triangles, ids, sigma: float = 0.5):
+  """A coverage mask with gradients at the silhouette, from the hard z-buffer ``ids``.
+
+  Covered pixels get 1. An uncovered pixel gets 2 sigmoid(-dist / sigma), where dist is its
+  distance in pixels to the nearest triangle among those that win the pixels within
+  ceil(SOFT_REACH sigma) rows and columns of it (0 when there are none). It is 1 at the
+  silhouette, falls off outside it over about ``sigma`` pixels, and is differentiable in
+  ``screen`` through the vertices of that nearest triangle.
+
+  Args:
+    screen: (B, V, 3) vertices [u, v, d].
+    triangles: (T, 3) int vertex indices.
+    ids: (B, H, W) from ``rasterize``.
+    sigma: fall-off in pixels (static).
+  Returns:
+    (B, H, W) mask in [0, 1].
+  """
+  batch, height, width = ids.shape
+  triangles = jnp.asarray(triangles, jnp.int32)
+  reach = max(1, math.ceil(SOFT_REACH * sigma))
+  v, u = jnp.meshgrid(jnp.arange(height, dtype=screen.dtype),
+                      jnp.arange(width, dtype=screen.dtype), indexing="ij")
+  points = jnp.stack([u, v], -1)[..., None, :]                          # (H, W, 1, 2)
+  corners_of = jax.vmap(lambda values, index: values[index])
+
+  def sq_distance(corners):  # (B, H, W, 3, 2) -> (B, H, W) squared distance to the edges
+    return jnp.min(_segment_sq_distance(points, corners, jnp.roll(corners, -1, axis=-2)), -1)
+
+  # Find the nearest neighbouring triangle without gradients (shifting the per-pixel corners of
+  # the winners), then measure the distance to it differentiably.
+  fixed = corners_of(jax.lax.stop_gradient(screen[..., :2]), triangles[jnp.maximum(ids, 0)])
+  pad = ((0, 0), (reach, reach), (reach, reach))
+  fixed = jnp.pad(fixed, pad + ((0, 0), (0, 0)))
+  padded = jnp.pad(ids, pad, constant_values=-1)
+  side = 2 * reach + 1
+
+  def search(k, state):
+    nearest, best = state
+    dv, du = k // side, k % side
+    other = jax.lax.dynamic_slice(padded, (0, dv, du), (batch, height, width))
+    corners = jax.lax.dynamic_slice(fixed, (0, dv, du, 0, 0), (batch, height, width, 3, 2))
+    dist = jnp.where(other >= 0, sq_distance(corners), jnp.inf)
+    closer = dist < nearest
+    return jnp.where(closer, dist, nearest), jnp.where(closer, other, best)
+
+  _, best = jax.lax.fori_loop(0, side * side, search, (
+      jnp.full(ids.shape, jnp.inf, screen.dtype), jnp.full(ids.shape, -1, jnp.int32)))
+  # sqrt at a floor keeps the gradient finite for a pixel centre on an edge.
+  dist = jnp.sqrt(jnp.maximum(
+      sq_distance(corners_of(screen[..., :2], triangles[jnp.maximum(best, 0)])), 1e-12))
+  outside = jnp.where(best >= 0, 2.0 * jax.nn.sigmoid(-dist / sigma), 0.0)
+  return jnp.where(ids >= 0, 1.0, outside)

@@ -7,16 +7,17 @@ sees (exact on each planar triangle), resampled bilinearly.
 """
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 
-from inverse3d.checks import check_choice, check_finite, check_positive_int, check_shape
+from inverse3d.checks import check_choice, check_finite, check_open_range, check_shape
 from inverse3d.render.camera import (DEPTH_RANGE, FOV_DEG, ROTATION_CENTRE_DEPTH,
                                      check_depth_map, check_fov, clamp_depth, project,
                                      unproject)
-from inverse3d.render.rasterize import grid_triangles, interpolate, rasterize
+from inverse3d.render.raster import CAPACITY, grid_triangles, interpolate, rasterize, soft_mask
 from inverse3d.render.view import transform_points
 
 MASK_MODES = ("hard", "soft")
@@ -39,30 +40,31 @@ def bilinear_sample(image, u, v):
   return top * (1 - fv) + bottom * fv
 
 
-@partial(jax.jit, static_argnames=("window", "sigma"))
-def _render_view(depth, image, view, fov_deg, low, high, centre_depth, window, sigma):
-  _, height, width = depth.shape
+@partial(jax.jit, static_argnames=("capacity", "sigma"))
+def _render_view(depth, image, view, fov_deg, low, high, centre_depth, capacity, sigma):
+  batch, height, width = depth.shape
   triangles = grid_triangles(height, width)
   canonical = unproject(clamp_depth(depth, (low, high)), fov_deg)           # (B, H, W, 3)
   moved = transform_points(canonical, view, centre_depth)
   u, v, d = project(moved, height, width, fov_deg)
-  screen = jnp.stack([u, v, d], -1).reshape(depth.shape[0], -1, 3)
+  screen = jnp.stack([u, v, d], -1).reshape(batch, -1, 3)
 
-  def one(screen, canonical, image):
-    ids, soft = rasterize(screen, triangles, height, width, window, sigma)
-    weights, vertices, new_depth, mask = interpolate(screen, triangles, ids)
-    seen = jnp.einsum("hwk,hwkc->hwc", weights, canonical.reshape(-1, 3)[vertices])
-    su, sv, _ = project(seen, height, width, fov_deg)
-    colour = bilinear_sample(image, su, sv)
-    colour = jnp.where(mask[..., None], colour, 0.0)
-    new_depth = jnp.where(mask, new_depth, high)
-    return colour, new_depth, (mask.astype(image.dtype) if soft is None else soft)
-
-  return jax.vmap(one)(screen, canonical, image)
+  ids = rasterize(screen, triangles, height, width, capacity)
+  weights, vertices, new_depth, mask = interpolate(screen, triangles, ids)
+  corners = jax.vmap(lambda points, index: points[index])(canonical.reshape(batch, -1, 3),
+                                                         vertices)   # (B, H, W, 3, 3)
+  seen = jnp.einsum("bhwk,bhwkc->bhwc", weights, corners)
+  su, sv, _ = project(seen, height, width, fov_deg)
+  colour = jax.vmap(bilinear_sample)(image, su, sv)
+  colour = jnp.where(mask[..., None], colour, 0.0)
+  new_depth = jnp.where(mask, new_depth, high)
+  coverage = (mask.astype(image.dtype) if sigma is None
+              else soft_mask(screen, triangles, ids, sigma))
+  return colour, new_depth, coverage
 
 
 def render_view(depth, image, view, fov_deg=FOV_DEG, *, mask: str = "hard",
-                soft_sigma: float = 0.5, window: int = 4, depth_range=DEPTH_RANGE,
+                soft_sigma: float = 0.5, capacity: float = CAPACITY, depth_range=DEPTH_RANGE,
                 centre_depth: float = ROTATION_CENTRE_DEPTH):
   """Renders the canonical depth map and image from a new viewpoint.
 
@@ -75,7 +77,8 @@ def render_view(depth, image, view, fov_deg=FOV_DEG, *, mask: str = "hard",
     mask: "hard" for a {0, 1} coverage mask, "soft" for a mask that also has values (and
       gradients w.r.t. depth and view) on uncovered pixels near the silhouette.
     soft_sigma: width of the soft mask's fall-off outside the silhouette, in pixels.
-    window: pixels per axis each triangle may cover (see ``rasterize``; static).
+    capacity: budget of pixel-triangle tests per output pixel (see ``raster``; static): the
+      default draws every triangle unless the new view stretches the mesh a lot.
     depth_range: (low, high) clamp limits of the canonical depth.
     centre_depth: depth of the rotation centre.
   Returns:
@@ -93,9 +96,9 @@ def render_view(depth, image, view, fov_deg=FOV_DEG, *, mask: str = "hard",
     check_finite(name, x)
   check_fov(fov_deg)
   check_choice("mask", mask, MASK_MODES)
-  check_positive_int("window", window, minimum=2)
+  check_open_range("capacity", capacity, 0.0, math.inf)
   if not soft_sigma > 0:
     raise ValueError(f"soft_sigma: expected a positive number of pixels, got {soft_sigma!r}")
   return _render_view(jnp.asarray(depth), jnp.asarray(image), jnp.asarray(view), fov_deg,
-                      depth_range[0], depth_range[1], centre_depth, window=window,
+                      depth_range[0], depth_range[1], centre_depth, capacity=capacity,
                       sigma=soft_sigma if mask == "soft" else None)
