@@ -42,7 +42,8 @@ def reconstruction_figure(path, depth, albedo, fov_deg=FOV_DEG, *, count: int = 
     depth: (H, W) depth map.
     albedo: (H, W, C) in [0, 1], C = 1 or 3.
     fov_deg: camera field of view in degrees.
-    mask: optional (H, W) foreground mask; outside it the relit images are shown black.
+    mask: optional (H, W) foreground mask; outside it (and outside its turned copies) the
+      images are shown black.
   """
   import matplotlib.pyplot as plt
 
@@ -61,8 +62,12 @@ def reconstruction_figure(path, depth, albedo, fov_deg=FOV_DEG, *, count: int = 
   shading = shade(normals, np.ones_like(albedo[..., :1]), light)
   image = np.asarray(shade(normals, albedo, light)) * keep
   relit = np.asarray(shade(np.repeat(normals, count, 0), np.repeat(albedo, count, 0), lights))
-  rotated, _, seen = render_view(np.repeat(depth, count, 0), np.repeat(image, count, 0), views,
+  # The mask travels with the image, so the turned views show the foreground only.
+  carried = np.concatenate([image, keep], -1)
+  rotated, _, seen = render_view(np.repeat(depth, count, 0), np.repeat(carried, count, 0), views,
                                  fov_deg)
+  rotated = np.asarray(rotated)
+  rotated = rotated[..., :-1] * (rotated[..., -1:] > 0.5) * np.asarray(seen)[..., None]
 
   def show(axis, picture, label, **kwargs):
     picture = np.asarray(picture)
@@ -76,16 +81,17 @@ def reconstruction_figure(path, depth, albedo, fov_deg=FOV_DEG, *, count: int = 
   fig, axes = plt.subplots(3, columns, figsize=(1.8 * columns, 5.8))
   for axis in axes.ravel():
     axis.axis("off")
-  show(axes[0, 0], depth[0], "depth", cmap="viridis_r", vmin=DEPTH_RANGE[0],
-       vmax=DEPTH_RANGE[1])
-  show(axes[0, 1], (np.asarray(normals[0]) + 1) / 2, "normals")
-  show(axes[0, 2], shading[0], "shading", vmin=0, vmax=1)
+  shown = np.where(keep[0, ..., 0] > 0, np.clip(depth[0], *DEPTH_RANGE), np.nan)
+  low, high = np.nanmin(shown), np.nanmax(shown)
+  show(axes[0, 0], shown, f"depth {low:.3f}-{high:.3f}", cmap="viridis_r", vmin=low,
+       vmax=max(high, low + 1e-6))
+  show(axes[0, 1], (np.asarray(normals[0]) + 1) / 2 * keep[0], "normals")
+  show(axes[0, 2], np.asarray(shading[0]) * keep[0], "shading", vmin=0, vmax=1)
   show(axes[0, 3], albedo[0], "albedo", vmin=0, vmax=1)
   show(axes[0, 4], image[0], "shaded", vmin=0, vmax=1)
   for i in range(count):
     show(axes[1, i], relit[i] * keep[0], f"light dx={lights[i, 2]:+.2f}", vmin=0, vmax=1)
-    show(axes[2, i], rotated[i] * np.asarray(seen[i])[..., None],
-         f"yaw {np.rad2deg(views[i, 1]):+.0f} deg", vmin=0, vmax=1)
+    show(axes[2, i], rotated[i], f"yaw {np.rad2deg(views[i, 1]):+.0f} deg", vmin=0, vmax=1)
   if title:
     fig.suptitle(title)
   return save_figure(fig, path)
