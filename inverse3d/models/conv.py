@@ -13,7 +13,9 @@ import math
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from inverse3d.models.dense import activation
 
@@ -64,6 +66,63 @@ class ConvMapping(nn.Module):
     return nn.Dense(self.features, name="out")(jnp.reshape(h, (h.shape[0], -1)))
 
 
+def _subpixel_taps(kernel: int, stride: int) -> tuple[np.ndarray, int]:
+  """Per axis, which taps of a transposed convolution's kernel feed each output phase.
+
+  A stride-s transposed convolution with SAME padding (``jax.lax.conv_transpose``: the input
+  dilated by s, padded by (pad_a, pad_b), convolved with the unflipped kernel) computes
+  ``y[s*m + p] = sum_t w[t] * x[m + (p + t - pad_a) / s]`` over the taps t with
+  ``p + t - pad_a`` divisible by s. Returns (select (s, L, kernel) 0/1: phase p's tap at
+  window offset j, L the window length; lo: the first offset, <= 0).
+  """
+  pad_len = kernel + stride - 2
+  pad_a = kernel - 1 if stride > kernel - 1 else math.ceil(pad_len / 2)
+  offsets = {(p, t): (p + t - pad_a) // stride for p in range(stride) for t in range(kernel)
+             if (p + t - pad_a) % stride == 0}
+  lo, hi = min(offsets.values()), max(offsets.values())
+  select = np.zeros((stride, hi - lo + 1, kernel), np.float32)
+  for (p, t), d in offsets.items():
+    select[p, d - lo, t] = 1.0
+  return select, lo
+
+
+class SubpixelConvTranspose(nn.Module):
+  """``nn.ConvTranspose(features, (kernel,) * d, strides=stride, padding="SAME")`` with the
+  same params (``kernel`` (k,...,k, C_in, features), ``bias``), the same initialisation and the
+  same output, computed as one stride-1 convolution producing every output phase as channels,
+  then interleaved ("sub-pixel"). XLA on CPU runs input-dilated convolutions (what
+  ``lax.conv_transpose`` lowers to) through a slow generic path; this form avoids them.
+
+  (N, *spatial, C_in) -> (N, *(stride * spatial), features).
+  """
+  features: int
+  kernel: int = 3
+  stride: int = 2
+
+  @nn.compact
+  def __call__(self, x):
+    dims = x.ndim - 2
+    w = self.param("kernel", nn.initializers.lecun_normal(),
+                   (self.kernel,) * dims + (x.shape[-1], self.features))
+    b = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    select, lo = _subpixel_taps(self.kernel, self.stride)
+    s, window = self.stride, select.shape[1]
+    taps, phases, offsets = "abc"[:dims], "PQR"[:dims], "JKL"[:dims]
+    # Phase kernels k[j.., i, p.., o] = sum_t prod_axis select[p, j, t] * w[t.., i, o].
+    spec = ",".join(p + j + t for p, j, t in zip(phases, offsets, taps))
+    k = jnp.einsum(f"{spec},{taps}io->{offsets}i{phases}o", *[select] * dims, w)
+    k = jnp.reshape(k, (window,) * dims + (x.shape[-1], s ** dims * self.features))
+    axes = "DHW"[-dims:]
+    y = jax.lax.conv_general_dilated(
+        x, k, (1,) * dims, [(-lo, window - 1 + lo)] * dims,
+        dimension_numbers=(f"N{axes}C", f"{axes}IO", f"N{axes}C"))
+    n, spatial = x.shape[0], x.shape[1:-1]
+    y = jnp.reshape(y, (n, *spatial, *(s,) * dims, self.features))
+    order = [0] + [i for a in range(dims) for i in (1 + a, 1 + dims + a)] + [1 + 2 * dims]
+    y = jnp.transpose(y, order)
+    return jnp.reshape(y, (n, *(s * v for v in spatial), self.features)) + b
+
+
 class ConvDecoder(nn.Module):
   """A dense layer to a coarse grid, then stride-2 transposed convolutions up to ``spatial``.
 
@@ -96,10 +155,8 @@ class ConvDecoder(nn.Module):
     h = nn.Dense(math.prod(coarse) * self.channels[0], name="dense")(y)
     h = act(jnp.reshape(h, (y.shape[0], *coarse, self.channels[0])))
     widths = (*self.channels[1:], self.out_channels or 1)
-    window = (self.kernel,) * len(self.spatial)
     for i, c in enumerate(widths):
-      h = nn.ConvTranspose(c, window, strides=(2,) * len(self.spatial), padding="SAME",
-                           name=f"deconv_{i}")(h)
+      h = SubpixelConvTranspose(c, self.kernel, 2, name=f"deconv_{i}")(h)
       if i < len(widths) - 1:
         h = act(h)
     starts = [(have - want) // 2 for have, want in zip(h.shape[1:-1], self.spatial)]
