@@ -10,8 +10,10 @@ z-buffer, perspective-correct interpolation, bilinear resampling) written with P
 operations and differentiated by autograd; both run on the same inputs, and their losses and
 gradients are compared. Every measurement runs in a fresh process, which also reports its peak
 resident memory growth over its state after building the inputs (compilation included for
-JAX); for JAX the XLA buffer sizes of the compiled step are printed as well. On a GPU
-(jax.default_backend() == "gpu") the default batch is 64; the baseline stays on the CPU.
+JAX); for JAX the XLA temporary buffers of the compiled step are printed as well. Times are
+wall-clock medians (best in brackets) and the process's CPU time, which a busy machine
+disturbs less. On a GPU (jax.default_backend() == "gpu") the default batch is 64; the
+baseline stays on the CPU.
 """
 from __future__ import annotations
 
@@ -212,13 +214,15 @@ def _measure(kind, batch, size, repeats, queue):
 
     result["device"] = f"cpu, torch {torch.__version__}, {torch.get_num_threads()} threads"
   value, grads = run()                                     # warm-up (and compilation)
-  times = []
+  times, cpu = [], []
   for _ in range(repeats):
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     run()
     times.append(time.perf_counter() - start)
+    cpu.append(time.process_time() - start_cpu)
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024     # Linux: KiB
   result.update(ms=1e3 * float(np.median(times)), best_ms=1e3 * min(times),
+                cpu_ms=1e3 * float(np.median(cpu)),
                 rss_mb=max(peak - start_rss, 0) / 2**20, value=float(value),
                 grads=[np.asarray(g) for g in grads])
   if kind == "jax" and result["device"].lower().startswith("cuda"):
@@ -253,8 +257,8 @@ def main():
   print(f"\nforward + backward of shade + render_view, batch {args.batch}, median of "
         f"{args.repeats} runs (best in brackets); JAX on {rows['jax', args.sizes[0]]['device']}, "
         f"baseline PyTorch on {rows['torch', args.sizes[0]]['device']}")
-  print(f"{'size':>8} {'impl':>6} {'ms/batch':>16} {'torch/jax':>10} {'peak RSS +MB':>13} "
-        f"{'XLA temp MB':>12} {'max |grad diff| / max |grad|':>30}")
+  print(f"{'size':>8} {'impl':>6} {'ms/batch':>16} {'CPU ms':>8} {'torch/jax':>10} "
+        f"{'peak RSS +MB':>13} {'XLA temp MB':>12} {'max |grad diff| / max |grad|':>30}")
   for size in args.sizes:
     jax_row, torch_row = rows["jax", size], rows["torch", size]
     diff = max(float(np.abs(a - b).max() / (np.abs(b).max() + 1e-12))
@@ -267,14 +271,16 @@ def main():
       agree = f"{diff:.1e} (loss {jax_row['value']:.6f} vs {torch_row['value']:.6f})" \
           if kind == "jax" else ""
       print(f"{size:>4}x{size:<3} {kind:>6} {row['ms']:>8.1f} ({row['best_ms']:>5.1f}) "
-            f"{ratio:>10} {row['rss_mb']:>13.1f} {extra:>12} {agree:>30}")
+            f"{row['cpu_ms']:>8.1f} {ratio:>10} {row['rss_mb']:>13.1f} {extra:>12} {agree:>30}")
   if len(args.sizes) > 1:
     small, large = args.sizes[0], args.sizes[-1]
     pixels = (large / small)**2
     for kind in ("jax", "torch"):
       growth = rows[kind, large]["ms"] / rows[kind, small]["ms"]
-      print(f"{kind}: {small} -> {large} time ratio {growth:.2f} for {pixels:.1f}x the pixels "
-            f"({'no worse than' if growth <= pixels * 1.1 else 'WORSE than'} linear)")
+      cpu = rows[kind, large]["cpu_ms"] / rows[kind, small]["cpu_ms"]
+      print(f"{kind}: {small} -> {large} for {pixels:.1f}x the pixels: time ratio {growth:.2f} "
+            f"(CPU time {cpu:.2f}; {'no worse than' if growth <= pixels * 1.1 else 'WORSE than'}"
+            f" linear)")
 
 
 if __name__ == "__main__":

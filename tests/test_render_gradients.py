@@ -23,14 +23,21 @@ def weighted(params, weights, mask="hard"):
           jnp.sum(weights[2] * coverage)), outputs
 
 
-loss = jax.jit(lambda params, weights, mask="hard": weighted(params, weights, mask)[0],
-               static_argnames="mask")
-# (gradients w.r.t. depth, albedo, light, view; the rendered outputs)
+# (gradients w.r.t. depth, albedo, light, view; the rendered outputs). One compiled function
+# per dtype, shape and mask serves every test (compilation dominates their time).
 grad_and_outputs = jax.jit(jax.grad(weighted, has_aux=True), static_argnames="mask")
 
 
 def grad(params, weights, mask="hard"):
   return grad_and_outputs(params, weights, mask)[0]
+
+
+def loss(params, weights, mask="hard"):
+  """The loss in float64 NumPy from the rendered outputs."""
+  image, depth, coverage = (np.asarray(x, np.float64) for x in
+                            grad_and_outputs(params, weights, mask)[1])
+  return (np.sum(weights[0] * image) + np.sum(weights[1] * depth * coverage) +
+          np.sum(weights[2] * coverage))
 
 
 def problem(batch=2, seed=0, dtype=np.float64):

@@ -10,7 +10,7 @@ import numpy as np
 
 from inverse3d.checks import check_finite, check_open_range, check_positive_int, check_shape
 from inverse3d.render.camera import DEPTH_RANGE, FOV_DEG, check_fov, project
-from inverse3d.render.raster import CAPACITY, interpolate, rasterize
+from inverse3d.render.raster import CAPACITY, gather_corners, interpolate, rasterize
 
 
 @partial(jax.jit, static_argnames=("height", "width", "capacity"))
@@ -21,8 +21,7 @@ def _render_mesh(vertices, triangles, colours, fov_deg, background_depth, height
 
   ids = rasterize(screen, triangles, height, width, capacity)
   weights, corner_ids, depth, mask = interpolate(screen, triangles, ids)
-  corners = jax.vmap(lambda values, index: values[index])(colours, corner_ids)
-  colour = jnp.einsum("bhwk,bhwkc->bhwc", weights, corners)
+  colour = jnp.einsum("bhwk,bhwkc->bhwc", weights, gather_corners(colours, corner_ids))
   return (jnp.where(mask[..., None], colour, 0.0), jnp.where(mask, depth, background_depth),
           mask.astype(colours.dtype))
 

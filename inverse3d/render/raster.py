@@ -1,6 +1,6 @@
 """Triangle rasteriser in plain JAX (runs on CPU, GPU and TPU): z-buffer, barycentrics, soft mask.
 
-Triangles are given by their vertices in screen space, ``screen`` (V, 3) = [u, v, d]: pixel
+Triangles are given by their vertices in screen space, ``screen`` (B, V, 3) = [u, v, d]: pixel
 column, pixel row (pixel centres at integers) and depth along the optical axis. A pixel is
 covered by a triangle when its centre lies inside the projected triangle (edges included);
 among the covering triangles the nearest one at that pixel wins (z-buffer). Both orientations
@@ -57,6 +57,11 @@ def grid_triangles(height: int, width: int) -> np.ndarray:
   first = np.stack([tl, bl, br], -1).reshape(-1, 3)
   second = np.stack([tl, br, tr], -1).reshape(-1, 3)
   return np.stack([first, second], 1).reshape(-1, 3)
+
+
+def gather_corners(values, vertices):
+  """Per-vertex values (B, V, ...) at vertex indices (B, H, W, 3) -> (B, H, W, 3, ...)."""
+  return jax.vmap(lambda per_image, index: per_image[index])(values, vertices)
 
 
 def _affine_setup(corners):
@@ -184,8 +189,7 @@ def interpolate(screen, triangles, ids):
   height, width = ids.shape[1:]
   mask = ids >= 0
   vertices = jnp.asarray(triangles, jnp.int32)[jnp.maximum(ids, 0)]
-  corners = jax.vmap(lambda points, index: points[index])(screen, vertices)  # (B, H, W, 3, 3)
-  origin, grad_beta, grad_gamma, q, _ = _affine_setup(corners)
+  origin, grad_beta, grad_gamma, q, _ = _affine_setup(gather_corners(screen, vertices))
   v, u = jnp.meshgrid(jnp.arange(height, dtype=screen.dtype),
                       jnp.arange(width, dtype=screen.dtype), indexing="ij")
   offset = jnp.stack([u, v], -1) - origin
@@ -227,14 +231,14 @@ def soft_mask(screen, triangles, ids, sigma: float = 0.5):
   v, u = jnp.meshgrid(jnp.arange(height, dtype=screen.dtype),
                       jnp.arange(width, dtype=screen.dtype), indexing="ij")
   points = jnp.stack([u, v], -1)[..., None, :]                          # (H, W, 1, 2)
-  corners_of = jax.vmap(lambda values, index: values[index])
 
   def sq_distance(corners):  # (B, H, W, 3, 2) -> (B, H, W) squared distance to the edges
     return jnp.min(_segment_sq_distance(points, corners, jnp.roll(corners, -1, axis=-2)), -1)
 
   # Find the nearest neighbouring triangle without gradients (shifting the per-pixel corners of
   # the winners), then measure the distance to it differentiably.
-  fixed = corners_of(jax.lax.stop_gradient(screen[..., :2]), triangles[jnp.maximum(ids, 0)])
+  fixed = gather_corners(jax.lax.stop_gradient(screen[..., :2]),
+                         triangles[jnp.maximum(ids, 0)])
   pad = ((0, 0), (reach, reach), (reach, reach))
   fixed = jnp.pad(fixed, pad + ((0, 0), (0, 0)))
   padded = jnp.pad(ids, pad, constant_values=-1)
@@ -253,6 +257,6 @@ def soft_mask(screen, triangles, ids, sigma: float = 0.5):
       jnp.full(ids.shape, jnp.inf, screen.dtype), jnp.full(ids.shape, -1, jnp.int32)))
   # sqrt at a floor keeps the gradient finite for a pixel centre on an edge.
   dist = jnp.sqrt(jnp.maximum(
-      sq_distance(corners_of(screen[..., :2], triangles[jnp.maximum(best, 0)])), 1e-12))
+      sq_distance(gather_corners(screen[..., :2], triangles[jnp.maximum(best, 0)])), 1e-12))
   outside = jnp.where(best >= 0, 2.0 * jax.nn.sigmoid(-dist / sigma), 0.0)
   return jnp.where(ids >= 0, 1.0, outside)

@@ -17,7 +17,8 @@ from inverse3d.checks import check_choice, check_finite, check_open_range, check
 from inverse3d.render.camera import (DEPTH_RANGE, FOV_DEG, ROTATION_CENTRE_DEPTH,
                                      check_depth_map, check_fov, clamp_depth, project,
                                      unproject)
-from inverse3d.render.raster import CAPACITY, grid_triangles, interpolate, rasterize, soft_mask
+from inverse3d.render.raster import (CAPACITY, gather_corners, grid_triangles, interpolate,
+                                     rasterize, soft_mask)
 from inverse3d.render.view import transform_points
 
 MASK_MODES = ("hard", "soft")
@@ -51,8 +52,7 @@ def _render_view(depth, image, view, fov_deg, low, high, centre_depth, capacity,
 
   ids = rasterize(screen, triangles, height, width, capacity)
   weights, vertices, new_depth, mask = interpolate(screen, triangles, ids)
-  corners = jax.vmap(lambda points, index: points[index])(canonical.reshape(batch, -1, 3),
-                                                         vertices)   # (B, H, W, 3, 3)
+  corners = gather_corners(canonical.reshape(batch, -1, 3), vertices)      # (B, H, W, 3, 3)
   seen = jnp.einsum("bhwk,bhwkc->bhwc", weights, corners)
   su, sv, _ = project(seen, height, width, fov_deg)
   colour = jax.vmap(bilinear_sample)(image, su, sv)
@@ -70,7 +70,7 @@ def render_view(depth, image, view, fov_deg=FOV_DEG, *, mask: str = "hard",
 
   Args:
     depth: (B, H, W) canonical depth, H, W >= 2; clamped into ``depth_range`` first.
-    image: (B, H, W, C) canonical image (e.g. the shaded albedo), float in [0, 1].
+    image: (B, H, W, C) canonical image (e.g. the shaded albedo; any finite values).
     view: (B, 6) = [rx, ry, rz in radians, tx, ty, tz in depth units] (see ``view``): the
       surface turns about the point at ``centre_depth`` on the optical axis, then shifts.
     fov_deg: field of view in degrees, in (0, 180).
@@ -97,8 +97,7 @@ def render_view(depth, image, view, fov_deg=FOV_DEG, *, mask: str = "hard",
   check_fov(fov_deg)
   check_choice("mask", mask, MASK_MODES)
   check_open_range("capacity", capacity, 0.0, math.inf)
-  if not soft_sigma > 0:
-    raise ValueError(f"soft_sigma: expected a positive number of pixels, got {soft_sigma!r}")
+  check_open_range("soft_sigma", soft_sigma, 0.0, math.inf)
   return _render_view(jnp.asarray(depth), jnp.asarray(image), jnp.asarray(view), fov_deg,
                       depth_range[0], depth_range[1], centre_depth, capacity=capacity,
                       sigma=soft_sigma if mask == "soft" else None)
