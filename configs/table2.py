@@ -43,9 +43,9 @@ def get_config(arg=None):
   config.pca_method = "auto"
   # The sweep varies one knob at a time around the setting above.
   config.sweep = ml_collections.ConfigDict()
-  config.sweep.k_image = (5, 10, 20, 40, 60, 100, 200, 400)
-  config.sweep.k_shape = (5, 10, 20, 50, 98, 200, 400)
-  config.sweep.ridge = (0.0, 1e-2, 1.0, 1e2, 1e4)
+  config.sweep.k_image = (10, 20, 40, 60, 100, 200, 400)
+  config.sweep.k_shape = (10, 20, 50, 98, 200, 400)
+  config.sweep.ridge = (0.0, 1.0, 1e2, 1e4)
   config.figure_samples = 4
   if "runlocal" in options:
     config.n_train, config.n_test = 120, 40

@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os
 
+import numpy as np
 import pytest
 
 from inverse3d.jobs import table2
@@ -48,6 +49,19 @@ def test_sweep_written_as_json_lines(procedural_run):
   knobs = {(r["dataset"], r.get("knob")) for r in rows}
   assert ("procedural_objects", "ridge") in knobs and ("procedural_faces", "k_shape") in knobs
   assert all(r["rmse"] > 0 for r in rows)
+
+
+def test_sweep_rmse_in_code_space_equals_decoded_rmse(procedural_run):
+  # The sweep computes RMSE from codes (Pythagoras); at the main setting it must equal the RMSE
+  # of the decoded predictions that the table reports.
+  workdir, results = procedural_run
+  config = _config("runlocal")
+  rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  for name, r in results.items():
+    main = [row for row in rows if row["dataset"] == name and row.get("knob") == "k_image"
+            and row["value"] == config.k_image]
+    assert len(main) == 1
+    np.testing.assert_allclose(main[0]["rmse"], r["lowdim"]["rmse"], rtol=1e-4)
 
 
 def test_config_variants():

@@ -9,8 +9,8 @@ Unpaired pre-training: fit_code_mapping(fit_pca(unlabeled_images, 60),
 fit_pca(unlabeled_shapes, 400), images, shapes).
 """
 from inverse3d.linear.pca import PCA, decode, encode, fit_pca, pca_method
-from inverse3d.linear.least_squares import (DirectLS, LowDimLS, fit_code_mapping, fit_direct_ls,
-                                            fit_lowdim_ls, predict)
+from inverse3d.linear.least_squares import (DirectLS, LowDimLS, fit_affine, fit_code_mapping,
+                                            fit_direct_ls, fit_lowdim_ls, predict)
 
 __all__ = ["PCA", "decode", "encode", "fit_pca", "pca_method", "DirectLS", "LowDimLS",
            "fit_code_mapping", "fit_direct_ls", "fit_lowdim_ls", "predict"]

@@ -142,6 +142,24 @@ def fit_lowdim_ls(images, shapes, k_image: int, k_shape: int, ridge=0.0, *, shap
   return _fit_mapping(image_pca, shape_pca, images, shapes, shape_index, ridge)
 
 
+def fit_affine(inputs, targets, ridge=0.0, *, shape_index=None) -> tuple[jax.Array, jax.Array]:
+  """The affine ridge regression under both fits: W, c minimising
+  sum_m |targets[shape_index[m]] - inputs_m W - c|^2 + ridge |W|_F^2.
+
+  Args:
+    inputs: (M, p) rows (e.g. image codes). targets: (N, q) rows (e.g. shape codes).
+    ridge: scalar >= 0. shape_index: (M,) ints in [0, N), or None when row-paired.
+  Returns:
+    weights (p, q), bias (q,). jit-able.
+  """
+  return _fit_affine_jit(*_pairs(inputs, targets, shape_index, ridge), ridge)
+
+
+@jax.jit
+def _fit_affine_jit(inputs, targets, shape_index, ridge):
+  return _fit_affine(inputs, targets, shape_index, ridge)
+
+
 def fit_direct_ls(images, shapes, ridge=0.0, *, shape_index=None) -> DirectLS:
   """Direct LS (eqs 10-11): the affine least-squares map from image pixels to shapes.
 
@@ -152,12 +170,7 @@ def fit_direct_ls(images, shapes, ridge=0.0, *, shape_index=None) -> DirectLS:
     DirectLS(weights (d_x, d_z), bias (d_z,)). Memory: O(d_x d_z + M d_x + N d_z).
   jit-able; vmap-able (e.g. over ridge).
   """
-  return DirectLS(*_fit_direct(*_pairs(images, shapes, shape_index, ridge), ridge))
-
-
-@jax.jit
-def _fit_direct(images, shapes, shape_index, ridge):
-  return _fit_affine(images, shapes, shape_index, ridge)
+  return DirectLS(*fit_affine(images, shapes, ridge, shape_index=shape_index))
 
 
 @jax.jit
