@@ -13,31 +13,18 @@ from inverse3d.eval import plots
 from inverse3d.files import atomic_write, save_figure
 
 
-def _face_figure(faces: dict, images: np.ndarray, colour: np.ndarray, title: str):
-  """Rows of: one image per yaw, the 227x227 colour image, the point cloud. images (N,A,s,s)."""
-  n, num_views = images.shape[:2]
-  cols = num_views + 2
+def _views_figure(columns: list, draw_shape, title: str):
+  """One row per sample: the image columns, then its 3D shape.
+
+  columns: [(header, images (N, s, s[, 3]))]; draw_shape(ax, row, is_first_row) draws the shape.
+  """
+  n = len(columns[0][1])
+  cols = len(columns) + 1
   fig, axes = plots.figure_grid(n, cols, three_d_cols=(cols - 1,))
   for r in range(n):
-    for a in range(num_views):
-      plots.show_image(axes[r, a], images[r, a],
-                       f"yaw {data.FACE_YAWS[a]:+.0f}" if r == 0 else "")
-    plots.show_image(axes[r, num_views], colour[r, 0], "227x227 colour" if r == 0 else "")
-    plots.plot_points(axes[r, -1], faces["points"][r], title="3D points" if r == 0 else "")
-  fig.suptitle(title)
-  return fig
-
-
-def _object_figure(voxels: np.ndarray, images: np.ndarray, names, title: str):
-  """Rows of: 8 views about the vertical axis, then the voxel shape. images (N, 8, s, s)."""
-  n, num_views = images.shape[:2]
-  cols = num_views + 1
-  fig, axes = plots.figure_grid(n, cols, three_d_cols=(cols - 1,))
-  for r in range(n):
-    for a in range(num_views):
-      plots.show_image(axes[r, a], images[r, a],
-                       f"{data.OBJECT_VIEW_ANGLES[a]:.0f} deg" if r == 0 else "")
-    plots.plot_voxels(axes[r, -1], voxels[r], title=names[r])
+    for c, (header, images) in enumerate(columns):
+      plots.show_image(axes[r, c], images[r], header if r == 0 else "")
+    draw_shape(axes[r, -1], r, r == 0)
   fig.suptitle(title)
   return fig
 
@@ -49,13 +36,22 @@ def _draw_faces(faces, config, title, path):
                                   size=config.image_size, triangles=faces.get("triangles"))
   colour = data.render_face_views(faces["points"][:n], faces["albedo"][:n], (0.,), size=227,
                                   triangles=faces.get("triangles"))
-  return save_figure(_face_figure(faces, np.asarray(images), np.asarray(colour), title), path)
+  columns = [(f"yaw {yaw:+.0f}", np.asarray(images)[:, a]) for a, yaw in enumerate(data.FACE_YAWS)]
+  columns.append(("227x227 colour", np.asarray(colour)[:, 0]))
+
+  def draw_points(ax, r, first):
+    plots.plot_points(ax, faces["points"][r], title="3D points" if first else "")
+  return save_figure(_views_figure(columns, draw_points, title), path)
 
 
 def _draw_objects(voxels, labels, config, title, path):
   images = data.render_voxel_views(voxels, data.OBJECT_VIEW_ANGLES, size=config.image_size)
-  names = [data.OBJECT_CLASSES[int(l)] for l in labels]
-  return save_figure(_object_figure(np.asarray(voxels), np.asarray(images), names, title), path)
+  columns = [(f"{angle:.0f} deg", np.asarray(images)[:, a])
+             for a, angle in enumerate(data.OBJECT_VIEW_ANGLES)]
+
+  def draw_voxels(ax, r, first):
+    plots.plot_voxels(ax, np.asarray(voxels[r]), title=data.OBJECT_CLASSES[int(labels[r])])
+  return save_figure(_views_figure(columns, draw_voxels, title), path)
 
 
 def run(config, workdir: str) -> dict:
