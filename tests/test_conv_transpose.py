@@ -10,8 +10,7 @@ from inverse3d.models.conv import SubpixelConvTranspose
 
 
 @pytest.mark.parametrize("dims,kernel,stride,size", [
-    (1, 3, 2, 5), (2, 3, 2, 4), (3, 3, 2, 3), (2, 4, 2, 3), (2, 2, 2, 3), (1, 5, 3, 4),
-    (3, 1, 2, 2)])
+    (3, 3, 2, 3), (2, 3, 2, 4), (2, 4, 2, 3), (1, 5, 3, 4)])
 def test_matches_flax_conv_transpose(dims, kernel, stride, size):
   x = jax.random.normal(jax.random.key(1), (2,) + (size,) * dims + (3,))
   reference = nn.ConvTranspose(4, (kernel,) * dims, strides=(stride,) * dims, padding="SAME")

@@ -9,6 +9,7 @@ the number of spatial axes sets the kernel rank.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Sequence
 
@@ -90,8 +91,9 @@ class SubpixelConvTranspose(nn.Module):
   """``nn.ConvTranspose(features, (kernel,) * d, strides=stride, padding="SAME")`` with the
   same params (``kernel`` (k,...,k, C_in, features), ``bias``), the same initialisation and the
   same output, computed as one stride-1 convolution producing every output phase as channels,
-  then interleaved ("sub-pixel"). XLA on CPU runs input-dilated convolutions (what
-  ``lax.conv_transpose`` lowers to) through a slow generic path; this form avoids them.
+  then interleaved ("sub-pixel"), the convolution itself as one matrix product over shifted
+  copies of the input. XLA on CPU runs input-dilated and 3D convolutions (what
+  ``lax.conv_transpose`` lowers to) through a slow generic path; this form avoids both.
 
   (N, *spatial, C_in) -> (N, *(stride * spatial), features).
   """
@@ -111,12 +113,15 @@ class SubpixelConvTranspose(nn.Module):
     # Phase kernels k[j.., i, p.., o] = sum_t prod_axis select[p, j, t] * w[t.., i, o].
     spec = ",".join(p + j + t for p, j, t in zip(phases, offsets, taps))
     k = jnp.einsum(f"{spec},{taps}io->{offsets}i{phases}o", *[select] * dims, w)
-    k = jnp.reshape(k, (window,) * dims + (x.shape[-1], s ** dims * self.features))
-    axes = "DHW"[-dims:]
-    y = jax.lax.conv_general_dilated(
-        x, k, (1,) * dims, [(-lo, window - 1 + lo)] * dims,
-        dimension_numbers=(f"N{axes}C", f"{axes}IO", f"N{axes}C"))
+    k = jnp.reshape(k, (window ** dims, x.shape[-1], s ** dims * self.features))
+    # The stride-1 convolution as one matrix product over shifted copies of the input (XLA on
+    # CPU has no fast path for 3D convolutions; its dot is fast).
     n, spatial = x.shape[0], x.shape[1:-1]
+    padded = jnp.pad(x, [(0, 0)] + [(-lo, window - 1 + lo)] * dims + [(0, 0)])
+    patches = jnp.concatenate(
+        [padded[(slice(None), *(slice(j, j + v) for j, v in zip(shift, spatial)))]
+         for shift in itertools.product(range(window), repeat=dims)], axis=-1)
+    y = jnp.reshape(patches, (-1, k.shape[0] * k.shape[1])) @ jnp.reshape(k, (-1, k.shape[2]))
     y = jnp.reshape(y, (n, *spatial, *(s,) * dims, self.features))
     order = [0] + [i for a in range(dims) for i in (1 + a, 1 + dims + a)] + [1 + 2 * dims]
     y = jnp.transpose(y, order)
