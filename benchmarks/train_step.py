@@ -1,0 +1,187 @@
+"""Benchmark: fine-tuning steps per second of two framework models, JAX versus PyTorch CPU.
+
+    python benchmarks/train_step.py [--steps 30] [--batch 40] [--threads 1,0]
+
+Models (Table 1 sizes, the fine-tuning stage: image encoder, mapping and shape decoder train
+with Adam on the RMSE of eq. 12):
+  faces_ff     linear encoder 1024-60, FF mapping 60-100-98, linear decoder 98-3V (V = 4017)
+  objects_conv conv encoder 3x3x32-3x3x16 (stride 2) -60, FF mapping 60-100-400, conv decoder
+               400 -> 8^3x32 -> 3x3x3x16 -> 3x3x3x1 (stride 2 transposed) -> crop 30^3, sigmoid
+The JAX side is the project's own step (registry model, stages.stage_error_fn("finetune"),
+parallel.make_train_step, DataParallel("shard_map"), optim.build_optimizer); the PyTorch side
+is the same architecture and batch written with torch.nn and torch.optim.Adam. Each framework
+runs in its own child process, so the peak resident memory (ru_maxrss) of each is its own;
+XLA's memory analysis of the compiled step is printed too. torch runs once per --threads entry
+(0: its default, one thread per core), and the ratio is taken against its fastest: on a busy
+machine torch's spinning OpenMP threads can make its multi-threaded run far slower than one
+thread. The machine may be shared: read the ratio, not the absolute rates.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import time
+import traceback
+
+import numpy as np
+
+MODELS = ("faces_ff", "objects_conv")
+FACE_VERTICES = 4017
+
+
+def batch_arrays(model: str, batch: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """Random images (batch, 32, 32, 1) in [0, 1] and shapes: points (batch, V, 3) or binary
+  voxels (batch, 30, 30, 30)."""
+  rng = np.random.default_rng(seed)
+  images = rng.random((batch, 32, 32, 1), dtype=np.float32)
+  shapes = (rng.random((batch, FACE_VERTICES, 3), dtype=np.float32) if model == "faces_ff"
+            else (rng.random((batch, 30, 30, 30)) > 0.8).astype(np.float32))
+  return images, shapes
+
+
+def jax_rate(model: str, batch: int, steps: int) -> dict:
+  """Steps/s of the project's fine-tuning step, and XLA's memory analysis of it."""
+  import jax
+
+  from inverse3d.models.framework import init_params
+  from inverse3d.models.registry import build_model
+  from inverse3d.train.defaults import default_config
+  from inverse3d.train.optim import build_optimizer
+  from inverse3d.train.parallel import DataParallel, make_train_step
+  from inverse3d.train.stages import TRAINABLE, stage_error_fn
+  from inverse3d.train.state import create_state
+
+  if model == "faces_ff":
+    config = default_config("faces", shape_shape=(FACE_VERTICES, 3), mapping="ff")
+  else:
+    config = default_config("objects", shape_shape=(30, 30, 30), image_encoder="conv",
+                            mapping="ff", shape_decoder="conv")
+  framework = build_model(config.model)
+  optimizer = build_optimizer(config.train.optimizer, 10 ** 6)
+  state = create_state(init_params(framework, jax.random.key(0)), optimizer,
+                       TRAINABLE["finetune"])
+  dp = DataParallel("shard_map", jax.devices()[:1])
+  run = dp.compile(make_train_step(stage_error_fn(framework, "finetune"), optimizer))
+  images, shapes = batch_arrays(model, batch)
+  data = dp.shard({"images": images, "shapes": shapes})
+  state = dp.replicate(state)
+  memory = run.lower(state, data).compile().memory_analysis()
+  for _ in range(3):
+    state, metrics = run(state, data)
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = run(state, data)
+  jax.block_until_ready(metrics)
+  seconds = time.perf_counter() - start
+  xla = (memory.temp_size_in_bytes + memory.argument_size_in_bytes
+         + memory.output_size_in_bytes) if memory is not None else float("nan")
+  return {"rate": steps / seconds, "loss": float(metrics["loss"]), "xla_bytes": xla}
+
+
+def torch_model(model: str):
+  """The same architecture in torch.nn: a module mapping images (N, 1, 32, 32) to shapes."""
+  import torch
+  from torch import nn
+
+  class Reshape(nn.Module):
+    def __init__(self, *shape):
+      super().__init__()
+      self.shape = shape
+
+    def forward(self, x):
+      return x.reshape(x.shape[0], *self.shape)
+
+  mapping = [nn.Linear(60, 100), nn.ReLU(), nn.Linear(100, 98 if model == "faces_ff" else 400)]
+  if model == "faces_ff":
+    return nn.Sequential(nn.Flatten(), nn.Linear(1024, 60), *mapping,
+                         nn.Linear(98, FACE_VERTICES * 3), Reshape(FACE_VERTICES, 3))
+
+  class Crop(nn.Module):
+    def forward(self, x):
+      return torch.sigmoid(x[:, 0, 1:31, 1:31, 1:31])
+
+  return nn.Sequential(
+      nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
+      nn.Conv2d(32, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+      nn.Linear(16 * 8 * 8, 60), *mapping, nn.Linear(400, 32 * 8 ** 3), Reshape(32, 8, 8, 8),
+      nn.ReLU(), nn.ConvTranspose3d(32, 16, 3, stride=2, padding=1, output_padding=1),
+      nn.ReLU(), nn.ConvTranspose3d(16, 1, 3, stride=2, padding=1, output_padding=1), Crop())
+
+
+def torch_rate(model: str, batch: int, steps: int, threads: int) -> dict:
+  """Steps/s of the torch fine-tuning step (Adam 1e-3, RMSE loss) on the same batch."""
+  import torch
+
+  if threads:
+    torch.set_num_threads(threads)
+  torch.manual_seed(0)
+  net = torch_model(model)
+  opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+  images, shapes = batch_arrays(model, batch)
+  x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+  z = torch.from_numpy(shapes)
+
+  def step():
+    opt.zero_grad(set_to_none=True)
+    loss = torch.sqrt(torch.mean(torch.square(net(x) - z)))
+    loss.backward()
+    opt.step()
+    return loss
+
+  for _ in range(3):
+    step()
+  start = time.perf_counter()
+  for _ in range(steps):
+    loss = step()
+  seconds = time.perf_counter() - start
+  return {"rate": steps / seconds, "loss": float(loss.detach())}
+
+
+def _child(queue, name, model, batch, steps, threads):
+  try:
+    result = (jax_rate(model, batch, steps) if name == "jax"
+              else torch_rate(model, batch, steps, threads))
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  except Exception:  # reported by the parent, which would otherwise wait forever
+    result = {"error": traceback.format_exc()}
+  queue.put(result)
+
+
+def measure(name: str, model: str, batch: int, steps: int, threads: int) -> dict:
+  """Runs one framework's measurement in a fresh child process."""
+  ctx = multiprocessing.get_context("spawn")
+  queue = ctx.Queue()
+  child = ctx.Process(target=_child, args=(queue, name, model, batch, steps, threads))
+  child.start()
+  result = queue.get()
+  child.join()
+  if "error" in result:
+    raise RuntimeError(f"{name} {model} measurement failed in its child process:\n"
+                       f"{result['error']}")
+  return result
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--steps", type=int, default=30, help="timed steps per model")
+  parser.add_argument("--batch", type=int, default=40, help="batch size (the paper's 40)")
+  parser.add_argument("--threads", default="1,0",
+                      help="comma-separated torch thread counts (0: its default)")
+  args = parser.parse_args()
+  threads = [int(t) for t in args.threads.split(",")]
+  print(f"{'model':<14}{'JAX steps/s':>12}{'torch steps/s (threads)':>26}{'JAX/torch':>10}"
+        f"{'JAX peak RSS MB':>16}{'torch peak RSS MB':>18}{'XLA step MB':>12}")
+  for model in MODELS:
+    jx = measure("jax", model, args.batch, args.steps, 0)
+    runs = {t: measure("torch", model, args.batch, args.steps, t) for t in threads}
+    best = max(runs.values(), key=lambda r: r["rate"])
+    rates = ", ".join(f"{r['rate']:.1f} ({t or 'default'})" for t, r in runs.items())
+    print(f"{model:<14}{jx['rate']:>12.1f}{rates:>26}{jx['rate'] / best['rate']:>9.2f}x"
+          f"{jx['peak_rss_mb']:>16.0f}{best['peak_rss_mb']:>18.0f}"
+          f"{jx['xla_bytes'] / 2**20:>12.1f}", flush=True)
+
+
+if __name__ == "__main__":
+  main()
