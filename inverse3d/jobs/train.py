@@ -24,13 +24,12 @@ from absl import logging
 from inverse3d.data.pairs import make_paired_dataset
 from inverse3d.eval import deep_figures
 from inverse3d.files import atomic_write, save_figure
-from inverse3d.jobs.train_data import (guard_data_config, loop_data, resolve_shape_shape,
-                                       training_pairs)
+from inverse3d.jobs.train_data import (guard_data_config, loop_data, loop_labeled_rows,
+                                       resolve_shape_shape, training_pairs)
 from inverse3d.jobs.train_eval import closed_form_rows, evaluate, pca_bases
 from inverse3d.models.registry import build_model
 from inverse3d.progress import MetricsWriter, Progress
 from inverse3d.train.loop import train
-from inverse3d.train.stages import labeled_rows
 
 RUN_FIELDS = ("model", "train", "pca_init")
 
@@ -68,8 +67,7 @@ def train_run(config, name: str, dataset: dict, pairs: tuple, workdir: str) -> d
   rc = run_config(config, name, dataset["shape_dims"])
   model = build_model(rc.model, f"config.runs.{name}.model")
   data = loop_data(dataset, pairs, model.image_shape, model.shape_shape, config.data.n_val)
-  n_labeled = len(labeled_rows(jax.random.key(0), len(data["images"]),
-                               rc.train.labeled_fraction))
+  n_labeled = len(loop_labeled_rows(rc.seed, len(data["images"]), rc.train.labeled_fraction))
   run_dir = os.path.join(workdir, "runs", name)
   start = time.perf_counter()
   params = train(rc, run_dir, data, pca=pca_bases(rc.model, rc.pca_init, data["images"],
