@@ -46,6 +46,8 @@ def get_config(arg=None):
   config.sweep.k_image = (10, 20, 40, 60, 100, 200, 400)
   config.sweep.k_shape = (10, 20, 50, 98, 200, 400)
   config.sweep.ridge = (0.0, 1.0, 1e2, 1e4)
+  # Labeled shapes for the mappings (each with all its views); PCAs still see every shape.
+  config.sweep.n_labeled = (25, 50, 100, 200, 400, 1000, 2000, 4000)
   config.figure_samples = 4
   if "runlocal" in options:
     config.n_train, config.n_test = 120, 40
@@ -55,5 +57,6 @@ def get_config(arg=None):
     config.sweep.k_image = (5, 20)
     config.sweep.k_shape = (5, 20)
     config.sweep.ridge = (0.0, 1.0)
+    config.sweep.n_labeled = (20, 120)
     config.figure_samples = 2
   return config

@@ -62,6 +62,15 @@ def test_sweep_rmse_in_code_space_equals_decoded_rmse(procedural_run):
             and row["value"] == config.k_image]
     assert len(main) == 1
     np.testing.assert_allclose(main[0]["rmse"], r["lowdim"]["rmse"], rtol=1e-4)
+    # Direct LS scored from test-set moments equals its decoded RMSE (ridge 0 = main setting),
+    # and so does each method with every training shape labeled.
+    direct = [row for row in rows if row["dataset"] == name and row.get("knob") == "ridge"
+              and row["value"] == 0 and row["method"] == "direct"]
+    np.testing.assert_allclose(direct[0]["rmse"], r["direct"]["rmse"], rtol=1e-3)
+    for method in ("lowdim", "direct"):
+      full = [row for row in rows if row["dataset"] == name and row.get("knob") == "n_labeled"
+              and row["value"] == r["n_train"] and row["method"] == method]
+      np.testing.assert_allclose(full[0]["rmse"], r[method]["rmse"], rtol=1e-3)
 
 
 def test_config_variants():

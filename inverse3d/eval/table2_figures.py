@@ -32,10 +32,11 @@ def samples_figure(images: np.ndarray, shapes: np.ndarray, preds: dict, dataset:
 
 
 def sweep_figure(rows: list, scores: dict, name: str, config, kind: str):
-  """Test RMSE against k_image, k_shape and ridge (one knob varied at a time); ``kind`` is the
-  dataset's shape kind ('points' or 'voxels'), which picks config.k_shape."""
-  fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-  for ax, knob in zip(axes, ("k_image", "k_shape", "ridge")):
+  """Test RMSE against k_image, k_shape, ridge and the number of labeled shapes (one knob varied
+  at a time); ``kind`` is the dataset's shape kind ('points' or 'voxels'), which picks
+  config.k_shape."""
+  fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+  for ax, knob in zip(axes, ("k_image", "k_shape", "ridge", "n_labeled")):
     for method, style in (("lowdim", "o-"), ("direct", "s--")):
       pts = sorted((r["value"], r["rmse"]) for r in rows
                    if r["knob"] == knob and r["method"] == method)

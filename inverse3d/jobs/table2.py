@@ -18,7 +18,7 @@ from absl import logging
 
 from inverse3d import linear
 from inverse3d.data.pairs import make_paired_dataset
-from inverse3d.eval import metrics
+from inverse3d.eval import closed_form_scores, metrics
 from inverse3d.eval.table2_figures import heatmap_figure, samples_figure, sweep_figure
 from inverse3d.files import atomic_write, save_figure
 from inverse3d.progress import MetricsWriter, Progress
@@ -74,54 +74,37 @@ def evaluate(model_predict, split: dict, kind: str) -> dict:
   return out
 
 
-def _lowdim_sweep_rmse(image_pca, shape_pca, train, test, index):
-  """A function (k_image, k_shape, ridge) -> test RMSE of low-dim LS, computed in code space.
-
-  Codes are taken once at the largest k and truncated. The shape components are orthonormal, so
-  |z - z_hat|^2 = |b - b_hat|^2 + (|z - mean|^2 - |b|^2): the code error of the prediction plus
-  what the k_shape components miss of the shape (Pythagoras), exactly the RMSE of the decoded
-  prediction without decoding 27,000-wide shapes for every sweep point.
-  """
-  y_train = linear.encode(image_pca, _rows(train)[0])
-  b_train = linear.encode(shape_pca, train["shapes"])
-  test_rows, test_index = _rows(test)
-  y_test = linear.encode(image_pca, test_rows)
-  b_test = linear.encode(shape_pca, test["shapes"])
-  centred_norms = jnp.sum(jnp.square(jnp.asarray(test["shapes"]) - shape_pca.mean), axis=1)
-  captured = jnp.cumsum(jnp.square(b_test), axis=1)  # (N_test, K): |b|^2 for each k_shape
-  views, size = test["images"].shape[1], test["shapes"].size
-
-  def rmse(k_image, k_shape, ridge):
-    weights, bias = linear.fit_affine(y_train[:, :k_image], b_train[:, :k_shape], ridge,
-                                      shape_index=index)
-    code_error = jnp.sum(jnp.square(y_test[:, :k_image] @ weights + bias
-                                    - b_test[test_index, :k_shape]))
-    missed = views * jnp.sum(jnp.maximum(centred_norms - captured[:, k_shape - 1], 0))
-    return float(jnp.sqrt((code_error + missed) / (size * views)))
-  return rmse
-
-
-def _sweep(config, kind, train, test, image_pca, shape_pca, index, writer, name):
-  """Test RMSE of low-dim LS (and direct LS for ridge) varying one knob at a time."""
-  k_image, k_shape = config.k_image, config.k_shape[kind]
-  points = ([("k_image", k, k, k_shape, config.ridge) for k in config.sweep.k_image] +
-            [("k_shape", k, k_image, k, config.ridge) for k in config.sweep.k_shape] +
-            [("ridge", r, k_image, k_shape, r) for r in config.sweep.ridge])
+def _sweep(config, kind, train, test, image_pca, shape_pca, writer, name):
+  """Test RMSE of low-dim and direct LS varying one knob at a time: k_image, k_shape (low-dim
+  only), ridge, and n_labeled, the number of labeled shapes the mappings are fitted on (the PCAs
+  keep using every training shape and image, as unlabeled data)."""
+  k_image, k_shape, ridge = config.k_image, config.k_shape[kind], config.ridge
+  n_train = len(train["shapes"])
+  points = ([("k_image", k, k, k_shape, ridge, None) for k in config.sweep.k_image] +
+            [("k_shape", k, k_image, k, ridge, None) for k in config.sweep.k_shape] +
+            [("ridge", r, k_image, k_shape, r, None) for r in config.sweep.ridge] +
+            [("n_labeled", n, k_image, k_shape, ridge, n) for n in config.sweep.n_labeled
+             if n <= n_train])
   points = [p for p in points if p[2] <= image_pca.components.shape[0]
             and p[3] <= shape_pca.components.shape[0]]
-  lowdim_rmse = _lowdim_sweep_rmse(image_pca, shape_pca, train, test, index)
-  x = _rows(train)[0]
-  progress = Progress(f"sweep {name}", total=len(points), unit="fits")
+  x, index = _rows(train)
+  x_test, test_index = _rows(test)
+  lowdim_rmse = closed_form_scores.lowdim_scorer(image_pca, shape_pca, x, train["shapes"], index,
+                                                 x_test, test["shapes"], test_index)
+  direct_rmse = closed_form_scores.direct_scorer(x_test, test["shapes"], test_index,
+                                                 shape_pca.mean)
+  progress = Progress(f"sweep {name}", total=len(points), unit="points")
   results = []
-  for knob, value, ki, ks, ridge in points:
+  for knob, value, ki, ks, r, n_labeled in points:
     row = {"dataset": name, "knob": knob, "value": float(value), "method": "lowdim",
-           "rmse": lowdim_rmse(ki, ks, ridge)}
+           "rmse": lowdim_rmse(ki, ks, r, n_labeled)}
     results.append(row)
     writer.write(**row)
-    if knob == "ridge":
-      direct = linear.fit_direct_ls(x, train["shapes"], ridge, shape_index=index)
-      row = dict(row, method="direct",
-                 rmse=evaluate(lambda im: linear.predict(direct, im), test, kind)["rmse"])
+    if knob in ("ridge", "n_labeled"):
+      labeled = index < (n_train if n_labeled is None else n_labeled)
+      direct = linear.fit_direct_ls(x[labeled], train["shapes"][:n_labeled], r,
+                                    shape_index=index[labeled])
+      row = dict(row, method="direct", rmse=direct_rmse(direct))
       results.append(row)
       writer.write(**row)
     progress.update(1, rmse=row["rmse"])
@@ -157,7 +140,7 @@ def run_dataset(name: str, config, key, workdir: str, writer: MetricsWriter) -> 
     logging.info("%s %s: RMSE %.4f", name, method, score["rmse"])
 
   figures = os.path.join(workdir, "figures")
-  sweep = _sweep(config, kind, train, test, image_pca, shape_pca, index, writer, name)
+  sweep = _sweep(config, kind, train, test, image_pca, shape_pca, writer, name)
   save_figure(sweep_figure(sweep, scores, name, config, kind),
               os.path.join(figures, f"table2_{name}_sweep.png"))
   samples = np.arange(config.figure_samples)
