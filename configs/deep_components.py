@@ -22,8 +22,8 @@ DECODERS = {"faces": ("linear", "ff"), "objects": ("linear", "ff", "conv")}
 def get_config(arg=None):
   options = parse_arg(arg, ("encoders", "decoders"), "procedural_faces")
   dataset, kind = options["dataset"], DATASET_KIND[options["dataset"]]
-  # runlocal keeps two runs (one conv, one linear encoder) unless encoders/decoders are given.
-  default_encoders, default_decoders = (("linear", "conv"), ("ff",)) if options["runlocal"] else (
+  # runlocal keeps one run (conv encoder, ff decoder) unless encoders/decoders are given.
+  default_encoders, default_decoders = (("conv",), ("ff",)) if options["runlocal"] else (
       ENCODERS, DECODERS[kind])
   encoders = tuple(options.get("encoders", "+".join(default_encoders)).split("+"))
   decoders = tuple(options.get("decoders", "+".join(default_decoders)).split("+"))

@@ -195,7 +195,7 @@ def test_unknown_component_name_fails_in_the_launcher_naming_the_field(tmp_path)
        "--workdir", str(tmp_path), "--config.model.mapping.name=transformer"],
       cwd=REPO, capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
   assert result.returncode != 0
-  assert ("ValueError: config.runs.main.model.mapping.name: expected one of "
+  assert ("ValueError: config.model.mapping.name: expected one of "
           "['alexnet', 'conv', 'ff', 'linear'], got 'transformer'") in result.stderr
   assert not os.path.exists(tmp_path / "runs")  # refused before anything trained
 
@@ -203,7 +203,7 @@ def test_unknown_component_name_fails_in_the_launcher_naming_the_field(tmp_path)
 def test_alexnet_encoder_on_wrong_image_size_is_refused(tmp_path):
   config = get_config("deep_alexnet")
   config.model.image_shape = (32, 32, 3)
-  with pytest.raises(ValueError, match=r"main.image_encoder: expected 'alexnet' only as "
+  with pytest.raises(ValueError, match=r"config.model.image_encoder: expected 'alexnet' only as "
                                        r"image_encoder on images of shape \(227, 227, 3\)"):
     train_job.run(config, str(tmp_path))
   assert not os.path.exists(tmp_path / "runs")
@@ -214,6 +214,7 @@ def test_nan_in_a_batch_names_the_stage_and_step(tmp_path, monkeypatch):
 
   def with_nan(*args, **kwargs):
     dataset = make(*args, **kwargs)
+    dataset["train"]["images"] = np.array(dataset["train"]["images"])
     dataset["train"]["images"][:, :, 0, 0] = np.nan
     return dataset
 

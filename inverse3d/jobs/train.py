@@ -48,8 +48,14 @@ def run_config(config, name: str, shape_dims) -> ml_collections.ConfigDict:
       merged[section][key] = value
   merged.pca_init = changes.get("pca_init", config.pca_init)
   merged.model.shape_shape = resolve_shape_shape(merged.model.shape_shape, shape_dims,
-                                                 f"config.runs.{name}.model.shape_shape")
+                                                 f"{model_path(config, name)}.shape_shape")
   return merged
+
+
+def model_path(config, name: str) -> str:
+  """Where run ``name``'s model fields come from, for error messages: its own ``model``
+  overrides, or the shared ``config.model``."""
+  return f"config.runs.{name}.model" if "model" in config.runs[name] else "config.model"
 
 
 def validation_curve(metrics_path: str, batch_size: int, n_labeled: int) -> tuple:
@@ -65,7 +71,7 @@ def validation_curve(metrics_path: str, batch_size: int, n_labeled: int) -> tupl
 def train_run(config, name: str, dataset: dict, pairs: tuple, workdir: str) -> dict:
   """Trains run ``name`` (resuming from ``workdir/runs/name``) and scores it on the test set."""
   rc = run_config(config, name, dataset["shape_dims"])
-  model = build_model(rc.model, f"config.runs.{name}.model")
+  model = build_model(rc.model, model_path(config, name))
   data = loop_data(dataset, pairs, model.image_shape, model.shape_shape, config.data.n_val)
   n_labeled = len(loop_labeled_rows(rc.seed, len(data["images"]), rc.train.labeled_fraction))
   run_dir = os.path.join(workdir, "runs", name)
@@ -171,7 +177,7 @@ def run(config, workdir: str) -> dict:
   n_shapes, n_views = dataset["train"]["images"].shape[:2]
   pairs = training_pairs(key_pairs, n_shapes, n_views, d.views_per_shape)
   for name in config.runs:  # every run's config is checked before anything trains
-    build_model(run_config(config, name, dataset["shape_dims"]).model, f"config.runs.{name}")
+    build_model(run_config(config, name, dataset["shape_dims"]).model, model_path(config, name))
   writer = MetricsWriter(workdir)
   progress = Progress(f"runs on {d.name}", total=len(config.runs), unit="runs", every_s=0)
   runs = {}
