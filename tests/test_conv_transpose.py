@@ -9,8 +9,7 @@ import pytest
 from inverse3d.models.conv import SubpixelConvTranspose
 
 
-@pytest.mark.parametrize("dims,kernel,stride,size", [
-    (3, 3, 2, 3), (2, 3, 2, 4), (2, 4, 2, 3), (1, 5, 3, 4)])
+@pytest.mark.parametrize("dims,kernel,stride,size", [(3, 3, 2, 3), (2, 4, 2, 3), (1, 5, 3, 4)])
 def test_matches_flax_conv_transpose(dims, kernel, stride, size):
   x = jax.random.normal(jax.random.key(1), (2,) + (size,) * dims + (3,))
   reference = nn.ConvTranspose(4, (kernel,) * dims, strides=(stride,) * dims, padding="SAME")
