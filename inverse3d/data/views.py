@@ -9,10 +9,11 @@ the rendering of a batch is one gather of occupancy plus a first-hit search.
 
 Faces: the mesh is turned by the yaw about +y (+z towards the viewer at yaw 0, +y up; a
 positive yaw turns the nose to the image's right), centred and scaled to fit the frame at
-all the requested yaws, and its triangles are rasterised with a z-buffer at the pixel centres, so a closed
-mesh leaves no holes at any size. Albedo and smooth vertex normals are interpolated
-barycentrically. Without triangles, each point cloud's frontal (x, y) projection is Delaunay
-triangulated, dropping long-edged triangles so that concave outlines stay open.
+all the requested yaws, and its triangles are rasterised by the renderer's z-buffer
+(``inverse3d.render.raster``, orthographic) at the pixel centres, so a closed mesh leaves no
+holes at any size. Albedo and smooth vertex normals are interpolated barycentrically. Without
+triangles, each point cloud's frontal (x, y) projection is Delaunay triangulated, dropping
+long-edged triangles so that concave outlines stay open.
 
 Both renderers shade Lambertian surfaces, ``albedo * (AMBIENT + DIFFUSE * max(0, n . l))``, with
 the light LIGHT fixed in the camera frame (x right, y up, z towards the camera); background 0.
@@ -28,6 +29,7 @@ from scipy.spatial import Delaunay
 
 from inverse3d.checks import (check_binary, check_dtype, check_finite, check_positive_int,
                               check_range, check_shape)
+from inverse3d.render.raster import gather_corners, interpolate, rasterize, required_capacity
 
 OBJECT_VIEW_ANGLES = tuple(22.5 * i for i in range(8))
 """Eight camera azimuths (degrees) in [0, 180) about the vertical axis, as in the paper."""
@@ -44,8 +46,7 @@ FACE_FILL = 0.92
 """Fraction of the half-frame filled by a face at the widest of the requested yaws."""
 LONG_EDGE = 3.0
 """Delaunay triangles longer than this many median edges are dropped (no triangles given)."""
-_EDGE_TOLERANCE = 1e-4  # pixels^2: pixel centres on a shared edge count for both triangles
-_CANDIDATES_PER_BATCH = 4_000_000  # rasteriser memory bound, (triangle, pixel) pairs
+_SLOTS_PER_CHUNK = 2 ** 22  # rasteriser memory bound: pixel-triangle tests laid out at once
 
 
 def _unit(v):
@@ -160,61 +161,22 @@ def _vertex_normals(points, triangles):
   return summed / jnp.maximum(jnp.linalg.norm(summed, axis=-1, keepdims=True), 1e-12)
 
 
-def _barycentric(corner, pixel):
-  """Barycentric weights (..., 3) of pixels (..., 2) in triangles (..., 3, 2), and twice the
-  triangles' signed areas (...); weights of degenerate triangles are meaningless."""
-  a, b, c = corner[..., 0, :], corner[..., 1, :], corner[..., 2, :]
-
-  def edge(p, q, r):  # twice the signed area of triangle (p, q, r)
-    return ((q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1])
-            - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0]))
-
-  area = edge(a, b, c)
-  weights = jnp.stack([edge(b, c, pixel), edge(c, a, pixel), edge(a, b, pixel)], axis=-1)
-  return weights / jnp.where(area == 0, 1.0, area)[..., None], area
-
-
 def _yaw_rotation(yaw_deg):
   """(3, 3) rotation about +y by ``yaw_deg``: a positive yaw turns +z towards +x."""
   c, s = jnp.cos(jnp.deg2rad(yaw_deg)), jnp.sin(jnp.deg2rad(yaw_deg))
   return jnp.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
-def _rasterise(points, albedo, triangles, yaw_deg, size: int, window: tuple):
-  """One face at one yaw: (size, size, C) shaded image.
-
-  points: (V, 3) already centred and scaled to pixels; albedo (V, C); triangles (T, 3);
-  window: (columns, rows) of the pixel block tested against each triangle from its corner.
-  """
-  view = points @ _yaw_rotation(yaw_deg).T  # x right, y up, z towards the viewer
-  screen = jnp.stack([view[:, 0] + size / 2 - 0.5, size / 2 - 0.5 - view[:, 1]], -1)
-  corner = screen[triangles]  # (T, 3, 2) as (column, row)
-  start = jnp.floor(jnp.min(corner, axis=1)).astype(jnp.int32)  # (T, 2)
-  offsets = jnp.stack(jnp.meshgrid(jnp.arange(window[0]), jnp.arange(window[1])), -1)
-  pixel = start[:, None, :] + offsets.reshape(-1, 2)[None]  # (T, W, 2)
-  weights, area = _barycentric(corner[:, None], pixel.astype(jnp.float32))
-  tolerance = (_EDGE_TOLERANCE / jnp.maximum(jnp.abs(area), 1e-12))[..., None]
-  inside = (jnp.all(weights >= -tolerance, axis=-1) & (area != 0)
-            & jnp.all((pixel >= 0) & (pixel < size), axis=-1))
-  depth = jnp.sum(weights * view[triangles][:, None, :, 2], axis=-1)
-  where = jnp.where(inside, pixel[..., 1] * size + pixel[..., 0], size * size)
-  zbuffer = jnp.full(size * size, -jnp.inf).at[where].max(depth, mode="drop")
-  front = inside & (depth >= zbuffer[jnp.minimum(where, size * size - 1)])
-  ids = jnp.broadcast_to(jnp.arange(len(triangles))[:, None], where.shape)
-  winner = jnp.full(size * size, -1).at[jnp.where(front, where, size * size)].max(
-      ids, mode="drop")
-  # Shade each pixel from its front triangle.
-  rows, cols = jnp.divmod(jnp.arange(size * size), size)
-  tri = triangles[jnp.maximum(winner, 0)]  # (P, 3)
-  centres = jnp.stack([cols, rows], -1).astype(jnp.float32)
-  w, _ = _barycentric(screen[tri], centres)
-  normal = jnp.einsum("pk,pkc->pc", w, _vertex_normals(view, triangles)[tri])
-  normal = _unit(normal * jnp.where(normal[:, 2:] < 0, -1.0, 1.0))  # two-sided surface
-  light = _unit(jnp.asarray(LIGHT, jnp.float32))
-  shading = AMBIENT + DIFFUSE * jnp.maximum(normal @ light, 0.0)
-  colour = jnp.einsum("pk,pkc->pc", w, albedo[tri]) * shading[:, None]
-  image = jnp.where((winner >= 0)[:, None], jnp.clip(colour, 0.0, 1.0), 0.0)
-  return image.reshape(size, size, -1)
+def _turn(points, yaws_deg, size: int):
+  """One face (V, 3), centred and scaled to pixels, at yaws (A,): its view-frame points
+  (A, V, 3) (x right, y up, z towards the viewer) and orthographic screen coordinates
+  (A, V, 3) [column, row, depth] for ``raster``, depth >= 1 (the distance from a plane in
+  front of the face)."""
+  view = jax.vmap(lambda yaw: points @ _yaw_rotation(yaw).T)(yaws_deg)
+  front = 1.0 + jnp.max(jnp.linalg.norm(points, axis=-1))
+  screen = jnp.stack([view[..., 0] + size / 2 - 0.5, size / 2 - 0.5 - view[..., 1],
+                      front - view[..., 2]], -1)
+  return view, screen
 
 
 def _map_faces(fn, arrays, triangles, batch: int):
@@ -236,23 +198,48 @@ def _fit_to_frame(points, yaws_deg, size: int):
   return offset * (FACE_FILL * size / 2 / jnp.maximum(half, 1e-12))[:, None, None]
 
 
-@jax.jit
-def _largest_footprint(points, triangles, yaws_deg):
-  """(2,) largest column and row extents, in pixels, of any projected triangle at any yaw.
-  points (N, V, 3) in pixels, triangles (T, 3) or (N, T, 3), yaws_deg (A,)."""
+@functools.partial(jax.jit, static_argnames=("size",))
+def _capacity(points, triangles, yaws_deg, size: int):
+  """The raster capacity that leaves no triangle out of any face's views; points (N, V, 3) in
+  pixels, triangles (T, 3) or (N, T, 3)."""
   def one(p, t):
-    corner = p[t]  # (T, 3, 3)
-    yaw = jnp.deg2rad(yaws_deg)[:, None, None]
-    column = corner[None, ..., 0] * jnp.cos(yaw) + corner[None, ..., 2] * jnp.sin(yaw)
-    return jnp.stack([jnp.max(jnp.ptp(column, axis=-1)), jnp.max(jnp.ptp(corner[..., 1], -1))])
-  return jnp.max(_map_faces(one, (points,), triangles, batch=64), axis=0)
+    return required_capacity(_turn(p, yaws_deg, size)[1], t, size, size)
+  return jnp.max(_map_faces(one, (points,), triangles, batch=64))
 
 
-@functools.partial(jax.jit, static_argnames=("size", "window", "batch"))
-def _render_faces(points, albedo, triangles, yaws_deg, size: int, window: tuple, batch: int):
-  def one(p, a, t):
-    return jax.vmap(lambda yaw: _rasterise(p, a, t, yaw, size, window))(yaws_deg)
-  return _map_faces(one, (points, albedo), triangles, batch)
+@functools.partial(jax.jit, static_argnames=("size", "chunk", "capacity"))
+def _render_faces(points, albedo, triangles, yaws_deg, size: int, chunk: int, capacity: float):
+  """(N, A, size, size, C) images of faces (N, V, 3) in pixels with albedo (N, V, C) and
+  triangles (T, 3) or (N, T, 3); ``chunk`` faces (all their yaws) are rasterised at once."""
+  shared = triangles.ndim == 2
+  count, views = len(points), len(yaws_deg)
+
+  def split(x):  # (N, ...) -> (N / chunk, chunk, ...), padded with empty faces
+    x = jnp.pad(x, ((0, -count % chunk),) + ((0, 0),) * (x.ndim - 1))
+    return x.reshape(-1, chunk, *x.shape[1:])
+
+  def flat(x):  # (chunk, A, ...) -> (chunk A, ...)
+    return x.reshape(-1, *x.shape[2:])
+
+  def render(arrays):
+    p, a, t = arrays if not shared else (*arrays, triangles)
+    view, screen = (flat(x) for x in jax.vmap(lambda q: _turn(q, yaws_deg, size))(p))
+    t = t if shared else jnp.repeat(t, views, axis=0)
+    ids = rasterize(screen, t, size, size, capacity, perspective=False)
+    weights, corners, _, mask = interpolate(screen, t, ids, perspective=False)
+    normals = jax.vmap(_vertex_normals, (0, None if shared else 0))(view, t)
+    normal = jnp.einsum("bhwk,bhwkc->bhwc", weights, gather_corners(normals, corners))
+    normal = _unit(normal * jnp.where(normal[..., 2:] < 0, -1.0, 1.0))  # two-sided surface
+    shading = AMBIENT + DIFFUSE * jnp.maximum(normal @ _unit(jnp.asarray(LIGHT, jnp.float32)),
+                                              0.0)
+    colour = jnp.einsum("bhwk,bhwkc->bhwc", weights,
+                        gather_corners(jnp.repeat(a, views, axis=0), corners))
+    image = jnp.where(mask[..., None], jnp.clip(colour * shading[..., None], 0.0, 1.0), 0.0)
+    return image.reshape(chunk, views, size, size, -1)
+
+  arrays = (points, albedo) if shared else (points, albedo, triangles)
+  images = jax.lax.map(render, tuple(split(x) for x in arrays))
+  return images.reshape(-1, *images.shape[2:])[:count]
 
 
 def _triangulate(points: np.ndarray) -> np.ndarray:
@@ -282,7 +269,7 @@ def render_face_views(points, albedo, yaws_deg, size: int = 32, triangles=None):
     each cloud's frontal (x, y) projection.
   Returns (N, A, size, size) float32 for grayscale albedo, (N, A, size, size, 3) for colour;
   values in [0, 1], background 0. Inputs must be concrete (not traced): the rasteriser's
-  window is sized from the largest projected triangle.
+  budget of pixel-triangle tests is sized from the projected triangles' bounding boxes.
   """
   bound = check_shape("points", points, ("N", "V", 3))
   check_dtype("points", points, "f")
@@ -310,9 +297,10 @@ def render_face_views(points, albedo, yaws_deg, size: int = 32, triangles=None):
     check_range("triangles", triangles, 0, bound["V"] - 1)
   triangles = jnp.asarray(triangles, jnp.int32)
   pixels = _fit_to_frame(jnp.asarray(points, jnp.float32), yaws_deg, size)
-  window = tuple(int(w) + 2 for w in np.floor(_largest_footprint(pixels, triangles, yaws_deg)))
-  per_face = len(yaws_deg) * triangles.shape[-2] * window[0] * window[1]
-  batch = int(np.clip(_CANDIDATES_PER_BATCH // per_face, 1, bound["N"]))
+  # The largest need rounded up to a quarter: no triangle is left out, few recompilations.
+  capacity = np.ceil(4 * float(_capacity(pixels, triangles, yaws_deg, size=size))) / 4
+  chunk = int(np.clip(_SLOTS_PER_CHUNK // (capacity * len(yaws_deg) * size * size), 1,
+                      bound["N"]))
   images = _render_faces(pixels, jnp.asarray(albedo, jnp.float32), triangles, yaws_deg,
-                         size=size, window=window, batch=batch)
+                         size=size, chunk=chunk, capacity=capacity)
   return images[..., 0] if images.shape[-1] == 1 else images

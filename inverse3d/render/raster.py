@@ -7,6 +7,10 @@ among the covering triangles the nearest one at that pixel wins (z-buffer). Both
 are drawn (no back-face culling). Triangles with a vertex nearer than ``camera.NEAR`` or with
 (almost) zero screen area are dropped.
 
+With ``perspective=False`` the screen coordinates are orthographic: d is still a depth (> NEAR,
+smaller is nearer) but it, rather than 1/d, is affine in screen space, and the barycentrics are
+the screen-space ones. Triangles (T, 3) are shared by the batch, or (B, T, 3) are per image.
+
 Cost: each triangle tests the pixel centres of its bounding box (clipped to the image). The
 tests of all triangles of the batch are laid out in a fixed budget of ``capacity`` slots per
 output pixel (a prefix sum of the box sizes assigns each slot its triangle and pixel); each
@@ -64,13 +68,24 @@ def gather_corners(values, vertices):
   return jax.vmap(lambda per_image, index: per_image[index])(values, vertices)
 
 
-def _affine_setup(corners):
+def _triangle_corners(values, triangles):
+  """Per-vertex values (B, V, ...) at triangles (T, 3) or (B, T, 3) -> (B, T, 3, ...)."""
+  return values[:, triangles] if triangles.ndim == 2 else gather_corners(values, triangles)
+
+
+def _winner_vertices(triangles, ids):
+  """Vertex indices (B, H, W, 3) of triangles (T, 3) or (B, T, 3) at ids (B, H, W) >= 0."""
+  return triangles[ids] if triangles.ndim == 2 else gather_corners(triangles, ids)
+
+
+def _affine_setup(corners, perspective: bool = True):
   """Per-triangle affine forms of the barycentrics and of 1/depth in screen space.
 
   For corners (..., 3, 3) = [u, v, d] of triangles (a, b, c), a pixel p has
   p - a = beta (b - a) + gamma (c - a), so beta and gamma are affine in p with constant
   gradients; 1/d is affine in screen space too (perspective), so it is
-  q(p) = q_a + beta (q_b - q_a) + gamma (q_c - q_a), q = 1/d.
+  q(p) = q_a + beta (q_b - q_a) + gamma (q_c - q_a), q = 1/d. Orthographic (``perspective``
+  False): d itself is affine, and q = d.
   Returns (origin a (..., 2), d beta / dp (..., 2), d gamma / dp (..., 2), q (..., 3), twice
   the signed area (...)). The area is replaced by ``MIN_AREA2`` where it is smaller, and depths
   below ``NEAR`` by ``NEAR``, so every value and gradient stays finite.
@@ -82,11 +97,33 @@ def _affine_setup(corners):
   inverse = 1.0 / jnp.where(jnp.abs(area) > MIN_AREA2, area, MIN_AREA2)
   grad_beta = jnp.stack([e2[..., 1], -e2[..., 0]], -1) * inverse[..., None]
   grad_gamma = jnp.stack([-e1[..., 1], e1[..., 0]], -1) * inverse[..., None]
-  return origin, grad_beta, grad_gamma, 1.0 / jnp.maximum(corners[..., 2], NEAR), area
+  depth = jnp.maximum(corners[..., 2], NEAR)
+  return origin, grad_beta, grad_gamma, 1.0 / depth if perspective else depth, area
 
 
-def _inverse_depth(q, beta, gamma):
+def _affine(q, beta, gamma):
+  """Interpolates per-corner values q (..., 3) at barycentrics beta, gamma (...)."""
   return q[..., 0] + beta * (q[..., 1] - q[..., 0]) + gamma * (q[..., 2] - q[..., 0])
+
+
+def _box(corners, height: int, width: int):
+  """First pixel centre (N, 2) [u, v] and size (N, 2) of each triangle's bounding box of pixel
+  centres, clipped to the image; corners (N, 3, 3). The rounding allowance lets a vertex
+  computed as 3.0000002 still cover pixel 3."""
+  low = jnp.maximum(jnp.ceil(jnp.min(corners[..., :2], axis=1) - 1e-3), 0.0)
+  high = jnp.minimum(jnp.floor(jnp.max(corners[..., :2], axis=1) + 1e-3),
+                     jnp.array([width - 1, height - 1], corners.dtype))
+  return low, high - low + 1
+
+
+def required_capacity(screen, triangles, height: int, width: int):
+  """Scalar: the smallest ``capacity`` at which ``rasterize`` leaves no triangle out.
+
+  Args: as for ``rasterize``. An upper bound: counts the boxes of all triangles, drawable or not.
+  """
+  corners = _triangle_corners(screen, jnp.asarray(triangles, jnp.int32))
+  _, extent = _box(corners.reshape(-1, 3, 3), height, width)
+  return jnp.sum(jnp.prod(jnp.maximum(extent, 0.0), -1)) / (screen.shape[0] * height * width)
 
 
 def _size_limit(tests, slots: int, largest: int):
@@ -108,33 +145,31 @@ def _size_limit(tests, slots: int, largest: int):
   return low
 
 
-def rasterize(screen, triangles, height: int, width: int, capacity: float = CAPACITY):
+def rasterize(screen, triangles, height: int, width: int, capacity: float = CAPACITY,
+              perspective: bool = True):
   """Index of the nearest triangle covering each pixel centre (the z-buffer).
 
   Args:
     screen: (B, V, 3) vertices [u, v, d] in pixels and depth units (see module doc).
-    triangles: (T, 3) int vertex indices, shared by the batch.
+    triangles: (T, 3) int vertex indices shared by the batch, or (B, T, 3) per image.
     height, width: output size.
     capacity: pixel-triangle tests per output pixel, on average over the batch (static).
+    perspective: False for orthographic screen coordinates (d affine in screen space).
   Returns:
     (B, H, W) int32 index of the winning triangle, -1 where no triangle covers the pixel.
   """
   triangles = jnp.asarray(triangles, jnp.int32)
-  batch, count = screen.shape[0], triangles.shape[0]
+  batch, count = screen.shape[0], triangles.shape[-2]
   pixels = height * width
   slots = max(1, math.ceil(capacity * batch * pixels))
   if slots >= 2**30:
     raise ValueError(f"capacity: expected capacity * B * H * W < 2**30, got {slots}")
   # The batch is folded into the triangle axis: one scatter for all images (XLA runs that much
   # faster than a vmapped, batched scatter), and one budget of slots shared by all images.
-  corners = jax.lax.stop_gradient(screen)[:, triangles].reshape(batch * count, 3, 3)
-  origin, grad_beta, grad_gamma, q, area = _affine_setup(corners)
-  # Pixel centres in the bounding box, clipped to the image; the rounding allowance lets a
-  # vertex computed as 3.0000002 still cover pixel 3.
-  low = jnp.maximum(jnp.ceil(jnp.min(corners[..., :2], axis=1) - 1e-3), 0.0)       # (N, 2)
-  high = jnp.minimum(jnp.floor(jnp.max(corners[..., :2], axis=1) + 1e-3),
-                     jnp.array([width - 1, height - 1], screen.dtype))
-  extent = high - low + 1
+  corners = _triangle_corners(jax.lax.stop_gradient(screen), triangles).reshape(
+      batch * count, 3, 3)
+  origin, grad_beta, grad_gamma, q, area = _affine_setup(corners, perspective)
+  low, extent = _box(corners, height, width)  # pixel centres in the bounding box
   usable = ((jnp.abs(area) > MIN_AREA2) & jnp.all(corners[..., 2] > NEAR, -1)
             & jnp.all(extent >= 1, -1))
   tests = jnp.where(usable, extent[:, 0] * extent[:, 1], 0).astype(jnp.int32)
@@ -160,7 +195,8 @@ def rasterize(screen, triangles, height: int, width: int, capacity: float = CAPA
   gamma = du * floats[:, 4] + dv * floats[:, 5]
   inside = (valid & (beta >= -INSIDE_TOL) & (gamma >= -INSIDE_TOL)
             & (1 - beta - gamma >= -INSIDE_TOL))
-  nearness = jnp.where(inside, _inverse_depth(floats[:, 6:9], beta, gamma), -1.0)  # 1 / depth
+  value = _affine(floats[:, 6:9], beta, gamma)  # 1 / depth, or depth (orthographic)
+  nearness = jnp.where(inside, value if perspective else 1.0 / value, -1.0)  # 1 / depth
   pixel = ints[:, 2] + row.astype(jnp.int32) * width + col.astype(jnp.int32)
   drop = batch * pixels
   target = jnp.where(inside, pixel, drop)
@@ -171,13 +207,15 @@ def rasterize(screen, triangles, height: int, width: int, capacity: float = CAPA
   return ids.reshape(batch, height, width)
 
 
-def interpolate(screen, triangles, ids):
+def interpolate(screen, triangles, ids, perspective: bool = True):
   """Perspective-correct barycentrics of each pixel centre in its winning triangle.
 
   Args:
     screen: (B, V, 3) vertices [u, v, d] (differentiable).
-    triangles: (T, 3) int vertex indices.
+    triangles: (T, 3) int vertex indices, or (B, T, 3) per image.
     ids: (B, H, W) winning triangle per pixel, -1 for none (from ``rasterize``).
+    perspective: False for orthographic screen coordinates: the weights are then the
+      screen-space barycentrics, and depth is interpolated affinely.
   Returns:
     weights: (B, H, W, 3) 3D barycentric weights (sum to 1; any attribute that is affine on
       the triangle in 3D interpolates exactly with them).
@@ -188,16 +226,19 @@ def interpolate(screen, triangles, ids):
   """
   height, width = ids.shape[1:]
   mask = ids >= 0
-  vertices = jnp.asarray(triangles, jnp.int32)[jnp.maximum(ids, 0)]
-  origin, grad_beta, grad_gamma, q, _ = _affine_setup(gather_corners(screen, vertices))
+  vertices = _winner_vertices(jnp.asarray(triangles, jnp.int32), jnp.maximum(ids, 0))
+  origin, grad_beta, grad_gamma, q, _ = _affine_setup(gather_corners(screen, vertices),
+                                                      perspective)
   v, u = jnp.meshgrid(jnp.arange(height, dtype=screen.dtype),
                       jnp.arange(width, dtype=screen.dtype), indexing="ij")
   offset = jnp.stack([u, v], -1) - origin
   beta = jnp.sum(offset * grad_beta, -1)
   gamma = jnp.sum(offset * grad_gamma, -1)
-  nearness = jnp.maximum(_inverse_depth(q, beta, gamma), 1e-6)
-  weights = jnp.stack([1 - beta - gamma, beta, gamma], -1) * q / nearness[..., None]
-  return weights, vertices, 1.0 / nearness, mask
+  weights = jnp.stack([1 - beta - gamma, beta, gamma], -1)
+  if not perspective:
+    return weights, vertices, _affine(q, beta, gamma), mask
+  nearness = jnp.maximum(_affine(q, beta, gamma), 1e-6)
+  return weights * q / nearness[..., None], vertices, 1.0 / nearness, mask
 
 
 def _segment_sq_distance(points, a, b):
