@@ -2,8 +2,8 @@
 
 Writes to the workdir: results.json, results.md (the table), metrics.jsonl (one line per sweep
 point), figures/table2_<dataset>_samples.png (input | ground truth | low-dim | direct),
-figures/table2_<dataset>_sweep.png (test RMSE against k_image, k_shape and ridge) and, for
-faces, figures/table2_<dataset>_heatmap.png (per-vertex error on the mean face).
+figures/table2_<dataset>_sweep.png (test RMSE against k_image, k_shape, ridge and labeled
+pairs) and, for faces, figures/table2_<dataset>_heatmap.png (per-vertex error on the mean face).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from absl import logging
 from inverse3d import linear
 from inverse3d.data.pairs import make_paired_dataset
 from inverse3d.eval import closed_form_scores, metrics
-from inverse3d.eval.table2_figures import heatmap_figure, samples_figure, sweep_figure
+from inverse3d.eval import figures
 from inverse3d.files import atomic_write, save_figure
 from inverse3d.progress import MetricsWriter, Progress
 
@@ -143,24 +143,25 @@ def run_dataset(name: str, config, key, workdir: str, writer: MetricsWriter) -> 
     writer.write(dataset=name, method=method, rmse=score["rmse"])
     logging.info("%s %s: RMSE %.4f", name, method, score["rmse"])
 
-  figures = os.path.join(workdir, "figures")
+  figure_dir = os.path.join(workdir, "figures")
   sweep = _sweep(config, kind, train, test, image_pca, shape_pca, writer, name)
-  save_figure(sweep_figure(sweep, scores, name, config, kind),
-              os.path.join(figures, f"table2_{name}_sweep.png"))
+  save_figure(figures.sweep_figure(sweep, scores, name, config, kind),
+              os.path.join(figure_dir, f"table2_{name}_sweep.png"))
   samples = np.arange(config.figure_samples)
   view = test["images"].shape[1] // 2
   images = test["images"][samples, view]
   preds = {m: np.asarray(predictors[m](images.reshape(len(samples), -1)))
            for m in ("lowdim", "direct")}
-  save_figure(samples_figure(images, test["shapes"][samples], preds, dataset),
-              os.path.join(figures, f"table2_{name}_samples.png"))
+  save_figure(figures.reconstruction_figure(
+      images, test["shapes"][samples], {figures.METHOD_LABELS[m]: p for m, p in preds.items()},
+      kind, dataset["shape_dims"], f"{name}: test samples, middle view"),
+              os.path.join(figure_dir, f"table2_{name}_samples.png"))
   if kind == "points":
     mean_face = np.asarray(mean_shape).reshape(-1, 3)
-    save_figure(heatmap_figure(mean_face, {m: scores[m].pop("vertex_error_map")
-                                           for m in scores}, name),
-                os.path.join(figures, f"table2_{name}_heatmap.png"))
-    for score in scores.values():
-      score.pop("vertex_error_map", None)
+    maps = {figures.METHOD_LABELS[m]: score.pop("vertex_error_map") for m, score in scores.items()}
+    save_figure(figures.heatmap_figure(mean_face, maps,
+                                       f"{name}: per-vertex test error on the mean face"),
+                os.path.join(figure_dir, f"table2_{name}_heatmap.png"))
   return {"kind": kind, "n_train": int(len(train["shapes"])), "n_test": int(len(test["shapes"])),
           "views": int(train["images"].shape[1]), "k_image": config.k_image,
           "k_shape": config.k_shape[kind], "ridge": config.ridge, **scores}

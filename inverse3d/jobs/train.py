@@ -22,7 +22,7 @@ import numpy as np
 from absl import logging
 
 from inverse3d.data.pairs import make_paired_dataset
-from inverse3d.eval import deep_figures
+from inverse3d.eval import figures
 from inverse3d.files import atomic_write, save_figure
 from inverse3d.jobs.train_data import (guard_data_config, loop_data, loop_labeled_rows,
                                        resolve_shape_shape, training_pairs)
@@ -96,33 +96,33 @@ def train_run(config, name: str, dataset: dict, pairs: tuple, workdir: str) -> d
 
 def draw(config, workdir: str, dataset: dict, runs: dict, closed: dict) -> None:
   """Every figure of the module docstring."""
-  figures = os.path.join(workdir, "figures")
+  figure_dir = os.path.join(workdir, "figures")
   name, kind, dims = config.data.name, dataset["kind"], dataset["shape_dims"]
   test, k = dataset["test"], config.figure_samples
   middle = test["images"].shape[1] // 2
   full = closed[1.0] if 1.0 in closed else closed[max(closed)]
   curves = {run: r["curve"] for run, r in runs.items() if len(r["curve"][0])}
   if curves:
-    save_figure(deep_figures.curves_figure(curves, f"{name}: validation RMSE while fine-tuning"),
-                os.path.join(figures, "curves.png"))
+    save_figure(figures.curves_figure(curves, f"{name}: validation RMSE while fine-tuning"),
+                os.path.join(figure_dir, "curves.png"))
   for run, r in runs.items():
     preds = {f"deep ({run})": r["scores"]["kept"][:, middle],
              "low-dim LS": full["lowdim"]["kept"][:, middle]}
-    save_figure(deep_figures.reconstruction_figure(
+    save_figure(figures.reconstruction_figure(
         test["images"][:k, middle], test["shapes"][:k], preds, kind, dims,
         f"{name}, run {run}: test RMSE {r['scores']['rmse']:.4f}"),
-        os.path.join(figures, f"samples_{run}.png"))
+        os.path.join(figure_dir, f"samples_{run}.png"))
     if kind == "points":
-      save_figure(deep_figures.poses_figure(
+      save_figure(figures.poses_figure(
           test["images"][0], test["shapes"][0], r["scores"]["kept"][0],
           dataset["view_angles"], dims, f"{name}, run {run}: one test identity, three poses"),
-          os.path.join(figures, f"poses_{run}.png"))
+          os.path.join(figure_dir, f"poses_{run}.png"))
   if kind == "points":
     maps = {f"deep ({run})": r["scores"]["vertex_error_map"] for run, r in runs.items()}
     maps["low-dim LS"] = full["lowdim"]["vertex_error_map"]
     mean_face = np.reshape(dataset["train"]["shapes"].mean(0), dims)
-    save_figure(deep_figures.heatmap_figure(mean_face, maps, f"{name}: per-vertex test error"),
-                os.path.join(figures, "heatmap.png"))
+    save_figure(figures.heatmap_figure(mean_face, maps, f"{name}: per-vertex test error"),
+                os.path.join(figure_dir, "heatmap.png"))
   if len(closed) > 1:
     series = {}
     for pretrained, label in ((True, "pre-trained + mapping + fine-tune"),
@@ -135,8 +135,8 @@ def draw(config, workdir: str, dataset: dict, runs: dict, closed: dict) -> None:
     for method, label in (("lowdim", "low-dim LS (PCA on all)"), ("direct", "direct LS")):
       series[label] = (np.asarray([counts[f] for f in closed]),
                        np.asarray([closed[f][method]["rmse"] for f in closed]))
-    save_figure(deep_figures.labeled_figure(series, f"{name}: test RMSE vs labeled pairs"),
-                os.path.join(figures, "labeled.png"))
+    save_figure(figures.labeled_figure(series, f"{name}: test RMSE vs labeled pairs"),
+                os.path.join(figure_dir, "labeled.png"))
 
 
 def results_table(name: str, runs: dict, closed: dict) -> str:

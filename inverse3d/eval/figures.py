@@ -1,6 +1,7 @@
-"""Figures of the deep mapping experiments: validation curves (Fig. 9), reconstruction grids
-(Figs. 4, 5, 7, 8), face error heat maps, one identity at three poses (Fig. 10) and test RMSE
-against the number of labeled pairs. Drawn with the primitives of :mod:`inverse3d.eval.plots`.
+"""Figures of the mapping experiments, closed form and deep: validation curves (Fig. 9),
+reconstruction grids (Figs. 4, 5, 7, 8), face error heat maps, one identity at three poses
+(Fig. 10), test RMSE against the number of labeled pairs, and the closed-form sweep. Drawn with
+the primitives of :mod:`inverse3d.eval.plots`.
 """
 from __future__ import annotations
 
@@ -100,5 +101,37 @@ def labeled_figure(series: dict, title: str):
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=7)
   ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  return fig
+
+
+METHOD_LABELS = {"lowdim": "low-dim LS", "direct": "direct LS", "mean_shape": "mean shape"}
+"""Display names of the closed-form predictors."""
+
+
+def sweep_figure(rows: list, scores: dict, name: str, config, kind: str):
+  """Test RMSE against k_image, k_shape, ridge and the number of labeled shapes (one knob varied
+  at a time); ``kind`` is the dataset's shape kind ('points' or 'voxels'), which picks
+  config.k_shape."""
+  fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+  for ax, knob in zip(axes, ("k_image", "k_shape", "ridge", "n_labeled")):
+    for method, style in (("lowdim", "o-"), ("direct", "s--")):
+      pts = sorted((r["value"], r["rmse"]) for r in rows
+                   if r["knob"] == knob and r["method"] == method)
+      if pts:
+        values = np.array(pts)
+        x = values[:, 0] if knob != "ridge" else np.maximum(values[:, 0], 1e-4)
+        ax.plot(x, values[:, 1], style, label=METHOD_LABELS[method])
+    ax.axhline(scores["direct"]["rmse"], color="C1", lw=0.8, ls=":",
+               label=f"direct LS (ridge {config.ridge:g})")
+    ax.axhline(scores["mean_shape"]["rmse"], color="gray", lw=0.8, ls="-.", label="mean shape")
+    ax.set_xscale("log")
+    ax.set_xlabel(knob + (" (0 drawn at 1e-4)" if knob == "ridge" else ""))
+    ax.set_ylabel("test RMSE")
+    ax.grid(alpha=0.3)
+  axes[0].legend(fontsize=7)
+  fig.suptitle(f"{name}: closed-form sweep (k_image {config.k_image}, "
+               f"k_shape {config.k_shape[kind]}, ridge {config.ridge:g} unless varied)",
+               fontsize=9)
   fig.tight_layout()
   return fig
