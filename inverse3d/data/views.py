@@ -29,7 +29,10 @@ from scipy.spatial import Delaunay
 
 from inverse3d.checks import (check_binary, check_dtype, check_finite, check_positive_int,
                               check_range, check_shape)
+from inverse3d.render.normals import normalize
 from inverse3d.render.raster import gather_corners, interpolate, rasterize, required_capacity
+from inverse3d.render.shading import shade
+from inverse3d.render.view import rotation_matrix
 
 OBJECT_VIEW_ANGLES = tuple(22.5 * i for i in range(8))
 """Eight camera azimuths (degrees) in [0, 180) about the vertical axis, as in the paper."""
@@ -42,15 +45,13 @@ VIEW_FIELD = 34.0 / 30.0
 LIGHT = (-0.4, 0.5, 1.0)
 """Light direction in the camera frame: from the upper left, in front."""
 AMBIENT, DIFFUSE = 0.3, 0.7
+# The same light as inverse3d.render.shade's [ambient, diffuse, dx, dy] (direction (dx, dy, 1)).
+_FACE_LIGHT = np.array([AMBIENT, DIFFUSE, LIGHT[0] / LIGHT[2], LIGHT[1] / LIGHT[2]], np.float32)
 FACE_FILL = 0.92
 """Fraction of the half-frame filled by a face at the widest of the requested yaws."""
 LONG_EDGE = 3.0
 """Delaunay triangles longer than this many median edges are dropped (no triangles given)."""
 _SLOTS_PER_CHUNK = 2 ** 22  # rasteriser memory bound: pixel-triangle tests laid out at once
-
-
-def _unit(v):
-  return v / jnp.linalg.norm(v, axis=-1, keepdims=True)
 
 
 def _camera(angle_deg, elevation_deg):
@@ -97,7 +98,7 @@ def ray_segments(angle_deg, size: int, grid: int, elevation_deg=VIEW_ELEVATION, 
   valid = jnp.isfinite(middle) & jnp.all((index >= 0) & (index < grid), axis=-1)
   flat = (index[..., 0] * grid + index[..., 1]) * grid + index[..., 2]
   cells = jnp.where(valid, flat, grid ** 3)
-  light_world = _unit(jnp.asarray(light, jnp.float32)) @ jnp.stack([right, up, toward])
+  light_world = normalize(jnp.asarray(light, jnp.float32)) @ jnp.stack([right, up, toward])
   normal_dot = -jnp.sign(direction) * light_world  # (3,): entry face normal . light per axis
   shade = AMBIENT + DIFFUSE * jnp.maximum(normal_dot[axis], 0.0)
   return cells, shade.astype(jnp.float32)
@@ -158,13 +159,12 @@ def _vertex_normals(points, triangles):
   face = jnp.cross(corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0])
   summed = jax.ops.segment_sum(jnp.repeat(face, 3, axis=0), triangles.reshape(-1),
                                num_segments=points.shape[0])
-  return summed / jnp.maximum(jnp.linalg.norm(summed, axis=-1, keepdims=True), 1e-12)
+  return normalize(summed)
 
 
 def _yaw_rotation(yaw_deg):
   """(3, 3) rotation about +y by ``yaw_deg``: a positive yaw turns +z towards +x."""
-  c, s = jnp.cos(jnp.deg2rad(yaw_deg)), jnp.sin(jnp.deg2rad(yaw_deg))
-  return jnp.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+  return rotation_matrix(jnp.stack([0.0, jnp.deg2rad(yaw_deg), 0.0]))
 
 
 def _turn(points, yaws_deg, size: int):
@@ -229,12 +229,11 @@ def _render_faces(points, albedo, triangles, yaws_deg, size: int, chunk: int, ca
     weights, corners, _, mask = interpolate(screen, t, ids, perspective=False)
     normals = jax.vmap(_vertex_normals, (0, None if shared else 0))(view, t)
     normal = jnp.einsum("bhwk,bhwkc->bhwc", weights, gather_corners(normals, corners))
-    normal = _unit(normal * jnp.where(normal[..., 2:] < 0, -1.0, 1.0))  # two-sided surface
-    shading = AMBIENT + DIFFUSE * jnp.maximum(normal @ _unit(jnp.asarray(LIGHT, jnp.float32)),
-                                              0.0)
+    normal = normalize(normal * jnp.where(normal[..., 2:] < 0, -1.0, 1.0))  # two-sided surface
     colour = jnp.einsum("bhwk,bhwkc->bhwc", weights,
                         gather_corners(jnp.repeat(a, views, axis=0), corners))
-    image = jnp.where(mask[..., None], jnp.clip(colour * shading[..., None], 0.0, 1.0), 0.0)
+    light = jnp.broadcast_to(_FACE_LIGHT, (len(normal), 4))
+    image = jnp.where(mask[..., None], jnp.clip(shade(normal, colour, light), 0.0, 1.0), 0.0)
     return image.reshape(chunk, views, size, size, -1)
 
   arrays = (points, albedo) if shared else (points, albedo, triangles)
