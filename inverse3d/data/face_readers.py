@@ -31,6 +31,8 @@ from inverse3d.checks import check_choice, check_file, check_finite
 from inverse3d.data.face_model import SKIN_RGB, FaceModel, check_face_model
 from inverse3d.data.paths import resolve_data_path, shared_data_dir
 
+# What numpy, scipy.io and h5py raise on corrupt or truncated files (scipy.io.loadmat raises
+# NotImplementedError for MATLAB v7.3 files), turned into one ValueError naming the file.
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, TypeError, IndexError,
                 zipfile.BadZipFile, zlib.error, NotImplementedError)
 
