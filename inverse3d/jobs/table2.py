@@ -7,7 +7,6 @@ pairs) and, for faces, figures/table2_<dataset>_heatmap.png (per-vertex error on
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 
@@ -18,9 +17,10 @@ from absl import logging
 
 from inverse3d import linear
 from inverse3d.data.pairs import make_paired_dataset
-from inverse3d.eval import closed_form_scores, metrics
+from inverse3d.eval import closed_form_scores
 from inverse3d.eval import figures
 from inverse3d.files import atomic_write, save_figure
+from inverse3d.jobs.train_eval import evaluate
 from inverse3d.progress import MetricsWriter, Progress
 
 PAPER_TABLE2 = {"faces": (0.8727, 2.2869), "ModelNet": (0.0970, 0.1469),
@@ -38,40 +38,6 @@ def _truncate(pca: linear.PCA, k: int) -> linear.PCA:
   """The k-component PCA inside a larger one: exact PCA components are nested; randomized
   ones (pca_method) are nested up to the solver's accuracy, best for the top components."""
   return pca._replace(components=pca.components[:k], singular_values=pca.singular_values[:k])
-
-
-@functools.partial(jax.jit, static_argnames="kind")
-def _view_scores(pred, shapes, kind: str):
-  """Squared-error sum and, by kind, mean IoU (voxels) or per-vertex errors (N, V) (points) of
-  one view's predictions (N, D). Jitted: the inputs come from this job, so the metrics' checks
-  of concrete values are skipped."""
-  squared = jnp.sum(jnp.square(pred - shapes))
-  if kind == "voxels":
-    return squared, metrics.iou(pred, shapes).mean()
-  n = len(shapes)
-  return squared, metrics.per_vertex_error(pred.reshape(n, -1, 3), shapes.reshape(n, -1, 3))
-
-
-def evaluate(model_predict, split: dict, kind: str) -> dict:
-  """Test metrics of a predictor over every view: RMSE (per element, eq. 12), IoU for voxels,
-  mean per-vertex error for points, and RMSE per view. model_predict: (n, d_x) -> (n, d_z)."""
-  shapes = jnp.asarray(split["shapes"])
-  squared, extras = [], []
-  for view in range(split["images"].shape[1]):
-    pred = model_predict(split["images"][:, view].reshape(len(shapes), -1))
-    sq, extra = _view_scores(pred, shapes, kind)
-    squared.append(float(sq))
-    extras.append(extra)
-  per_view = [float(np.sqrt(sq / shapes.size)) for sq in squared]
-  out = {"rmse": float(np.sqrt(np.sum(squared) / (shapes.size * len(squared)))),
-         "rmse_per_view": per_view}
-  if kind == "voxels":
-    out["iou"] = float(np.mean(extras))
-  else:
-    errors = jnp.stack(extras)  # (A, N, V)
-    out["vertex_error"] = float(errors.mean())
-    out["vertex_error_map"] = np.asarray(errors.mean((0, 1)))
-  return out
 
 
 def _sweep(config, kind, train, test, image_pca, shape_pca, writer, name):
@@ -138,7 +104,8 @@ def run_dataset(name: str, config, key, workdir: str, writer: MetricsWriter) -> 
   predictors = {"lowdim": lambda im: linear.predict(lowdim, im),
                 "direct": lambda im: linear.predict(direct, im),
                 "mean_shape": lambda im: jnp.broadcast_to(mean_shape, (len(im), len(mean_shape)))}
-  scores = {method: evaluate(f, test, kind) for method, f in predictors.items()}
+  scores = {method: evaluate(f, test, kind, dataset["shape_dims"])
+            for method, f in predictors.items()}
   for method, score in scores.items():
     writer.write(dataset=name, method=method, rmse=score["rmse"])
     logging.info("%s %s: RMSE %.4f", name, method, score["rmse"])
