@@ -1,22 +1,31 @@
 """The sub-pixel transposed convolution of the conv decoders equals flax's nn.ConvTranspose
-(SAME padding): same params, same initial values, same outputs and gradients."""
+(SAME padding): same params, same initial values, same outputs and gradients, by both of its
+methods and in both layouts; the conv decoder equals the same layers built from flax's."""
+import math
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inverse3d.models.conv import SubpixelConvTranspose
+from inverse3d.models.conv import ConvDecoder, SubpixelConvTranspose
 
 
-@pytest.mark.parametrize("dims,kernel,stride,size", [(3, 3, 2, 3), (2, 4, 2, 3), (1, 5, 3, 4)])
-def test_matches_flax_conv_transpose(dims, kernel, stride, size):
+def perturbed(params):
+  return jax.tree.map(lambda a: a + 0.1 * jax.random.normal(jax.random.key(3), a.shape), params)
+
+
+@pytest.mark.parametrize("method", ["gather", "scatter", "auto"])
+@pytest.mark.parametrize("dims,kernel,stride,size", [(3, 3, 2, 3), (2, 4, 2, 3), (1, 5, 3, 4),
+                                                     (2, 2, 3, 3)])
+def test_matches_flax_conv_transpose(dims, kernel, stride, size, method):
   x = jax.random.normal(jax.random.key(1), (2,) + (size,) * dims + (3,))
   reference = nn.ConvTranspose(4, (kernel,) * dims, strides=(stride,) * dims, padding="SAME")
-  ours = SubpixelConvTranspose(4, kernel, stride)
+  ours = SubpixelConvTranspose(4, kernel, stride, method=method)
   init = ours.init(jax.random.key(0), x)
   jax.tree.map(np.testing.assert_array_equal, init, reference.init(jax.random.key(0), x))
-  params = jax.tree.map(lambda a: a + 0.1 * jax.random.normal(jax.random.key(3), a.shape), init)
+  params = perturbed(init)
   np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=1e-5)
 
   def grads(module):
@@ -24,3 +33,40 @@ def test_matches_flax_conv_transpose(dims, kernel, stride, size):
 
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), grads(ours),
                grads(reference))
+
+
+def test_batch_last_layout_is_the_transposed_channels_last():
+  x = jax.random.normal(jax.random.key(1), (5, 4, 3, 4, 6))  # (N, D, H, W, C)
+  channels_last = SubpixelConvTranspose(2)
+  params = perturbed(channels_last.init(jax.random.key(0), x))
+  order = (4, 1, 2, 3, 0)
+  batch_last = SubpixelConvTranspose(2, batch_last=True).apply(params, jnp.transpose(x, order))
+  np.testing.assert_allclose(jnp.transpose(batch_last, order), channels_last.apply(params, x),
+                             atol=1e-5)
+
+
+def test_unknown_method_is_named():
+  with pytest.raises(ValueError, match="method"):
+    SubpixelConvTranspose(2, method="winograd").init(jax.random.key(0), jnp.ones((1, 2, 2, 1)))
+
+
+@pytest.mark.parametrize("spatial,out_channels", [((10, 9, 12), None), ((7, 6), 3)])
+def test_conv_decoder_equals_flax_layers(spatial, out_channels):
+  """Dense -> reshape (N, *coarse, C) -> ConvTranspose ... -> central crop, written with flax
+  layers in the channels-last layout, with the decoder's own params."""
+  channels = (5, 4)
+  decoder = ConvDecoder(spatial, out_channels=out_channels, channels=channels,
+                        out_activation="sigmoid")
+  codes = jax.random.normal(jax.random.key(1), (3, 7))
+  params = perturbed(decoder.init(jax.random.key(0), codes))["params"]
+  coarse = tuple(math.ceil(s / 4) for s in spatial)
+  h = nn.Dense(math.prod(coarse) * channels[0]).apply({"params": params["dense"]}, codes)
+  h = jax.nn.relu(jnp.reshape(h, (3, *coarse, channels[0])))
+  for i, c in enumerate((*channels[1:], out_channels or 1)):
+    layer = nn.ConvTranspose(c, (3,) * len(spatial), strides=(2,) * len(spatial), padding="SAME")
+    h = layer.apply({"params": params[f"deconv_{i}"]}, h)
+    h = jax.nn.relu(h) if i == 0 else h
+  starts = [(have - want) // 2 for have, want in zip(h.shape[1:-1], spatial)]
+  h = jax.nn.sigmoid(h[(slice(None), *(slice(a, a + s) for a, s in zip(starts, spatial)))])
+  expected = h[..., 0] if out_channels is None else h
+  np.testing.assert_allclose(decoder.apply({"params": params}, codes), expected, atol=1e-5)

@@ -44,7 +44,8 @@ def make_train_step(error_fn: Callable, optimizer: optax.GradientTransformation,
   def step(state: TrainState, batch):
     train, frozen = split_params(state.params, state.trainable)
     mse, grads = jax.value_and_grad(lambda t: error_fn({**frozen, **t}, batch))(train)
-    mse, grads = jax.lax.pmean((mse, grads), axis_name)
+    if jax.lax.axis_size(axis_name) > 1:  # on one device XLA:CPU still runs (copies) it
+      mse, grads = jax.lax.pmean((mse, grads), axis_name)
     loss = jnp.sqrt(mse)
     chain = jnp.where(mse > 0, 0.5 / jnp.where(mse > 0, loss, 1.0), 0.0)  # d sqrt(m) / dm
     grads = jax.tree.map(lambda g: g * chain, grads)
