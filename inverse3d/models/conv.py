@@ -9,16 +9,14 @@ the number of spatial axes sets the kernel rank.
 """
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 from jax import lax
-import numpy as np
 
-from inverse3d.checks import check_choice
+from inverse3d.models.batch_last import conv_batch_last, conv_transpose_batch_last
 from inverse3d.models.dense import activation
 
 
@@ -43,9 +41,10 @@ class ConvEncoder(nn.Module):
   def __call__(self, x):
     act = activation(self.activation)
     h = x[..., None] if x.ndim == self.spatial_dims + 1 else x
+    h = jnp.moveaxis(h, (0, -1), (-1, 0))  # batch-last (C, *grid, N), see BatchLastConv
     for i, c in enumerate(self.channels):
-      h = act(nn.Conv(c, (self.kernel,) * self.spatial_dims, strides=2, padding="SAME",
-                      name=f"conv_{i}")(h))
+      h = act(BatchLastConv(c, self.kernel, 2, batch_last=True, name=f"conv_{i}")(h))
+    h = lax.optimization_barrier(jnp.moveaxis(h, (0, -1), (-1, 0)))
     return nn.Dense(self.features, name="out")(jnp.reshape(h, (h.shape[0], -1)))
 
 
@@ -68,115 +67,21 @@ class ConvMapping(nn.Module):
     return nn.Dense(self.features, name="out")(jnp.reshape(h, (h.shape[0], -1)))
 
 
-def _subpixel_taps(kernel: int, stride: int) -> tuple[np.ndarray, int]:
-  """Per axis, which taps of a transposed convolution's kernel feed each output phase.
+class BatchLastConv(nn.Module):
+  """flax's ``nn.Conv`` (or with ``transpose`` ``nn.ConvTranspose``) with kernel (k,) * d, stride
+  ``stride`` and SAME padding: the same params (``kernel`` (k,...,k, C_in, features), ``bias``),
+  initialisation and outputs, computed by :func:`conv_batch_last` or
+  :func:`conv_transpose_batch_last` (``method``: their "auto", "gather" or "scatter").
 
-  A stride-s transposed convolution with SAME padding (``jax.lax.conv_transpose``: the input
-  dilated by s, padded by (pad_a, pad_b), convolved with the unflipped kernel) computes
-  ``y[s*m + p] = sum_t w[t] * x[m + (p + t - pad_a) / s]`` over the taps t with
-  ``p + t - pad_a`` divisible by s. Returns (select (s, L, kernel) 0/1: phase p's tap at
-  window offset j, L the window length; lo: the first offset, <= 0), so tap t of phase p reads
-  ``x[m + j + lo]``.
-  """
-  pad_len = kernel + stride - 2
-  pad_a = kernel - 1 if stride > kernel - 1 else math.ceil(pad_len / 2)
-  offsets = {(p, t): (p + t - pad_a) // stride for p in range(stride) for t in range(kernel)
-             if (p + t - pad_a) % stride == 0}
-  lo, hi = min(offsets.values()), max(offsets.values())
-  select = np.zeros((stride, hi - lo + 1, kernel), np.float32)
-  for (p, t), d in offsets.items():
-    select[p, d - lo, t] = 1.0
-  return select, lo
-
-
-def _shifted(x, shift: Sequence[int]):
-  """``y[..., m, ..., n] = x[..., m + shift, ..., n]`` on the spatial axes of (C, *S, N), zero
-  where ``m + shift`` leaves the grid."""
-  spatial = x.shape[1:-1]
-  keep = tuple(slice(min(max(d, 0), v), max(min(v + d, v), 0)) for d, v in zip(shift, spatial))
-  pads = [(0, 0)] + [(min(max(-d, 0), v), min(max(d, 0), v)) for d, v in zip(shift, spatial)]
-  return jnp.pad(x[(slice(None), *keep)], pads + [(0, 0)])
-
-
-def _phases_by_gather(x, w, select, lo):
-  """Every output phase of the transposed convolution, gathering first: one matrix product of
-  the phase kernels with the shifted copies of the input ("im2col").
-
-  x (C_in, *S, N), w (k,...,k, C_in, C_out) -> (s^d, C_out, *S, N).
-  """
-  dims, (s, window, _) = x.ndim - 2, select.shape
-  taps, phases, offsets = "abc"[:dims], "PQR"[:dims], "JKL"[:dims]
-  # Phase kernels k[p.., o, j.., i] = sum_t prod_axis select[p, j, t] * w[t.., i, o].
-  spec = ",".join(p + j + t for p, j, t in zip(phases, offsets, taps))
-  k = jnp.einsum(f"{spec},{taps}io->{phases}o{offsets}i", *[select] * dims, w)
-  k = jnp.reshape(k, (s ** dims * w.shape[-1], window ** dims * x.shape[0]))
-  patches = jnp.concatenate([_shifted(x, [j + lo for j in shift])
-                             for shift in itertools.product(range(window), repeat=dims)])
-  y = k @ jnp.reshape(patches, (k.shape[1], -1))
-  return jnp.reshape(y, (s ** dims, w.shape[-1], *x.shape[1:]))
-
-
-def _phases_by_scatter(x, w, select, lo):
-  """Every output phase of the transposed convolution, multiplying first: each tap's product
-  with the input, then per phase the sum of its taps' products, shifted ("col2im").
-
-  x (C_in, *S, N), w (k,...,k, C_in, C_out) -> (s^d, C_out, *S, N).
-  """
-  dims, (s, window, kernel) = x.ndim - 2, select.shape
-  per_tap = jnp.moveaxis(w, -1, -2).reshape(kernel ** dims * w.shape[-1], x.shape[0])
-  z = jnp.reshape(per_tap @ jnp.reshape(x, (x.shape[0], -1)), (kernel ** dims, -1, *x.shape[1:]))
-  # Split, so that each tap's shifted reads transpose to its own pad (not a sum of pads).
-  z = [part[0] for part in jnp.split(z, kernel ** dims)]
-  phases = []
-  for phase in itertools.product(range(s), repeat=dims):
-    terms = [_shifted(z[np.ravel_multi_index(tap, (kernel,) * dims)],
-                      [j + lo for j in shift])
-             for tap in itertools.product(range(kernel), repeat=dims)
-             for shift in itertools.product(range(window), repeat=dims)
-             if all(select[p, j, t] for p, j, t in zip(phase, shift, tap))]
-    phases.append(sum(terms[1:], terms[0]) if terms else jnp.zeros_like(z[0]))
-  return jnp.stack(phases)
-
-
-def conv_transpose_batch_last(x, w, stride: int, method: str = "auto"):
-  """``lax.conv_transpose(..., padding="SAME")`` on batch-last arrays: x (C_in, *S, N), w
-  (k,...,k, C_in, C_out) -> (C_out, *(stride * S), N).
-
-  Computed as a stride-1 problem per output phase, then the phases interleaved ("sub-pixel"),
-  from matrix products and shifted copies only: XLA on CPU runs input-dilated and 3D
-  convolutions (what ``lax.conv_transpose`` lowers to) through a slow generic path, while its
-  matrix products are fast. With the batch on the last (minor) axis every shift, pad and
-  interleave moves whole rows of N values. ``method``: "gather" materialises window^d shifted
-  copies of the input (window^d * C_in values per cell), "scatter" the per-tap products
-  (k^d * C_out per cell); "auto" picks the smaller.
-  """
-  dims = x.ndim - 2
-  select, lo = _subpixel_taps(w.shape[0], stride)
-  check_choice("method", method, ("auto", "gather", "scatter"))
-  if method == "auto":
-    gather_size = select.shape[1] ** dims * w.shape[-2]
-    method = "gather" if gather_size <= w.shape[0] ** dims * w.shape[-1] else "scatter"
-  phases = (_phases_by_gather if method == "gather" else _phases_by_scatter)(x, w, select, lo)
-  # (s,..,s, C_out, *S, N) -> (C_out, S_1, s, S_2, s, ..., N): a transpose kept out of the
-  # fusions around it (fused into elementwise loops XLA's CPU transposes are 5-10x slower).
-  spatial, n = x.shape[1:-1], x.shape[-1]
-  y = jnp.reshape(lax.optimization_barrier(phases), (*(stride,) * dims, w.shape[-1], *spatial, n))
-  order = [dims] + [i for a in range(dims) for i in (dims + 1 + a, a)] + [2 * dims + 1]
-  y = jnp.transpose(y, order)
-  return jnp.reshape(y, (w.shape[-1], *(stride * v for v in spatial), n))
-
-
-class SubpixelConvTranspose(nn.Module):
-  """``nn.ConvTranspose(features, (kernel,) * d, strides=stride, padding="SAME")`` with the
-  same params (``kernel`` (k,...,k, C_in, features), ``bias``), the same initialisation and the
-  same output, computed by :func:`conv_transpose_batch_last`.
-
-  (N, *spatial, C_in) -> (N, *(stride * spatial), features), or with ``batch_last``
-  (C_in, *spatial, N) -> (features, *(stride * spatial), N), the layout the conv decoders chain.
+  Shapes, for a convolution (transposed: ``stride * spatial``):
+  (N, *spatial, C_in) -> (N, *ceil(spatial / stride), features), or with ``batch_last``
+  (C_in, *spatial, N) -> (features, *ceil(spatial / stride), N), the layout the conv encoders
+  and decoders chain.
   """
   features: int
   kernel: int = 3
   stride: int = 2
+  transpose: bool = False
   batch_last: bool = False
   method: str = "auto"
 
@@ -187,24 +92,17 @@ class SubpixelConvTranspose(nn.Module):
     w = self.param("kernel", nn.initializers.lecun_normal(),
                    (self.kernel,) * dims + (channels, self.features))
     b = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    if self.transpose:
+      layer = lambda v: conv_transpose_batch_last(v, w, self.stride, self.method)
+    elif self.method in ("auto", "gather"):
+      layer = lambda v: conv_batch_last(v, w, self.stride)
+    else:
+      raise ValueError(f"method: a strided convolution is computed by 'gather' (or 'auto'), "
+                       f"got {self.method!r}")
     if self.batch_last:
-      y = conv_transpose_batch_last(x, w, self.stride, self.method)
-      return y + jnp.reshape(b, (-1,) + (1,) * (dims + 1))
+      return layer(x) + jnp.reshape(b, (-1,) + (1,) * (dims + 1))
     order = (dims + 1, *range(1, dims + 1), 0)  # (N, *S, C) <-> (C, *S, N)
-    y = conv_transpose_batch_last(jnp.transpose(x, order), w, self.stride, self.method)
-    return jnp.transpose(y, order) + b
-
-
-class DenseBatchLast(nn.Module):
-  """``nn.Dense`` (same params and initialisation) with its output transposed:
-  (N, k) -> (features, N), computed as one matrix product without a transpose."""
-  features: int
-
-  @nn.compact
-  def __call__(self, y):
-    w = self.param("kernel", nn.initializers.lecun_normal(), (y.shape[-1], self.features))
-    b = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-    return jnp.einsum("kf,nk->fn", w, y) + b[:, None]
+    return jnp.transpose(layer(jnp.transpose(x, order)), order) + b
 
 
 class ConvDecoder(nn.Module):
@@ -242,7 +140,8 @@ class ConvDecoder(nn.Module):
     h = act(jnp.reshape(lax.optimization_barrier(h), (self.channels[0], *coarse, y.shape[0])))
     widths = (*self.channels[1:], self.out_channels or 1)
     for i, c in enumerate(widths):
-      h = SubpixelConvTranspose(c, self.kernel, 2, batch_last=True, name=f"deconv_{i}")(h)
+      h = BatchLastConv(c, self.kernel, 2, transpose=True, batch_last=True,
+                        name=f"deconv_{i}")(h)
       if i < len(widths) - 1:
         h = act(h)
     starts = [(have - want) // 2 for have, want in zip(h.shape[1:-1], self.spatial)]

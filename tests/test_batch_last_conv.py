@@ -1,6 +1,7 @@
-"""The sub-pixel transposed convolution of the conv decoders equals flax's nn.ConvTranspose
-(SAME padding): same params, same initial values, same outputs and gradients, by both of its
-methods and in both layouts; the conv decoder equals the same layers built from flax's."""
+"""The batch-last convolutions of the conv encoders and decoders equal flax's nn.Conv and
+nn.ConvTranspose (SAME padding): same params, same initial values, same outputs and gradients,
+by every method and in both layouts; the conv encoder and decoder equal the same layers built
+from flax's."""
 import math
 
 import flax.linen as nn
@@ -9,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inverse3d.models.conv import ConvDecoder, SubpixelConvTranspose
+from inverse3d.models.conv import BatchLastConv, ConvDecoder, ConvEncoder
 
 
 def perturbed(params):
@@ -22,7 +23,7 @@ def perturbed(params):
 def test_matches_flax_conv_transpose(dims, kernel, stride, size, method):
   x = jax.random.normal(jax.random.key(1), (2,) + (size,) * dims + (3,))
   reference = nn.ConvTranspose(4, (kernel,) * dims, strides=(stride,) * dims, padding="SAME")
-  ours = SubpixelConvTranspose(4, kernel, stride, method=method)
+  ours = BatchLastConv(4, kernel, stride, transpose=True, method=method)
   init = ours.init(jax.random.key(0), x)
   jax.tree.map(np.testing.assert_array_equal, init, reference.init(jax.random.key(0), x))
   params = perturbed(init)
@@ -35,19 +36,53 @@ def test_matches_flax_conv_transpose(dims, kernel, stride, size, method):
                grads(reference))
 
 
+@pytest.mark.parametrize("dims,kernel,stride,size", [(3, 3, 2, 5), (3, 3, 2, 6), (2, 4, 2, 7),
+                                                     (1, 5, 3, 8), (2, 2, 3, 4)])
+def test_matches_flax_conv(dims, kernel, stride, size):
+  x = jax.random.normal(jax.random.key(1), (2,) + (size,) * dims + (3,))
+  reference = nn.Conv(4, (kernel,) * dims, strides=(stride,) * dims, padding="SAME")
+  ours = BatchLastConv(4, kernel, stride)
+  init = ours.init(jax.random.key(0), x)
+  jax.tree.map(np.testing.assert_array_equal, init, reference.init(jax.random.key(0), x))
+  params = perturbed(init)
+  np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=1e-5)
+
+  def grads(module):
+    return jax.grad(lambda p, v: jnp.sum(jnp.sin(module.apply(p, v))), argnums=(0, 1))(params, x)
+
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), grads(ours),
+               grads(reference))
+
+
+@pytest.mark.parametrize("spatial_dims,shape", [(3, (3, 9, 8, 7)), (2, (3, 10, 9, 2))])
+def test_conv_encoder_equals_flax_layers(spatial_dims, shape):
+  encoder = ConvEncoder(6, spatial_dims=spatial_dims, channels=(5, 4))
+  x = jax.random.normal(jax.random.key(1), shape)
+  params = perturbed(encoder.init(jax.random.key(0), x))["params"]
+  h = x[..., None] if x.ndim == spatial_dims + 1 else x
+  for i, c in enumerate((5, 4)):
+    layer = nn.Conv(c, (3,) * spatial_dims, strides=(2,) * spatial_dims, padding="SAME")
+    h = jax.nn.relu(layer.apply({"params": params[f"conv_{i}"]}, h))
+  expected = nn.Dense(6).apply({"params": params["out"]}, jnp.reshape(h, (shape[0], -1)))
+  np.testing.assert_allclose(encoder.apply({"params": params}, x), expected, atol=1e-5)
+
+
 def test_batch_last_layout_is_the_transposed_channels_last():
   x = jax.random.normal(jax.random.key(1), (5, 4, 3, 4, 6))  # (N, D, H, W, C)
-  channels_last = SubpixelConvTranspose(2)
+  channels_last = BatchLastConv(2, transpose=True)
   params = perturbed(channels_last.init(jax.random.key(0), x))
   order = (4, 1, 2, 3, 0)
-  batch_last = SubpixelConvTranspose(2, batch_last=True).apply(params, jnp.transpose(x, order))
+  batch_last = BatchLastConv(2, transpose=True, batch_last=True).apply(params, jnp.transpose(x, order))
   np.testing.assert_allclose(jnp.transpose(batch_last, order), channels_last.apply(params, x),
                              atol=1e-5)
 
 
 def test_unknown_method_is_named():
   with pytest.raises(ValueError, match="method"):
-    SubpixelConvTranspose(2, method="winograd").init(jax.random.key(0), jnp.ones((1, 2, 2, 1)))
+    BatchLastConv(2, transpose=True, method="winograd").init(jax.random.key(0),
+                                                             jnp.ones((1, 2, 2, 1)))
+  with pytest.raises(ValueError, match="method"):
+    BatchLastConv(2, method="scatter").init(jax.random.key(0), jnp.ones((1, 2, 2, 1)))
 
 
 @pytest.mark.parametrize("spatial,out_channels", [((10, 9, 12), None), ((7, 6), 3)])

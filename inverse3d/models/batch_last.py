@@ -1,0 +1,145 @@
+"""Strided and transposed convolutions as matrix products on batch-last arrays (C, *S, N).
+
+XLA on CPU runs 3D convolutions, and the input-dilated ones that transposed convolutions and
+every convolution's gradient lower to, through a slow generic path (a 3D transposed
+convolution's step took seconds here), while its matrix products are fast. These functions
+compute the same results (SAME padding, as ``lax.conv_general_dilated`` / ``lax.conv_transpose``
+and flax's ``nn.Conv`` / ``nn.ConvTranspose``) from shifted copies and one matrix product. With
+the batch on the last (minor) axis every shift, pad and phase interleave moves whole rows of N
+values; optimisation barriers keep those transposes out of the elementwise fusions around them
+(fused into elementwise loops, XLA's CPU transposes are several times slower).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from inverse3d.checks import check_choice
+
+
+def conv_batch_last(x, w, stride: int):
+  """``lax.conv_general_dilated(..., strides, padding="SAME")`` on batch-last arrays:
+  x (C_in, *S, N), w (k,...,k, C_in, C_out) -> (C_out, *ceil(S / stride), N).
+
+  The padded input is split into its stride^d phases (space to depth), so that every tap
+  reads an unstrided window of one phase; the windows are stacked and multiplied by the
+  kernel at once ("im2col").
+  """
+  dims, spatial, n = x.ndim - 2, x.shape[1:-1], x.shape[-1]
+  kernel = w.shape[:dims]
+  pads = lax.padtype_to_pads(spatial, kernel, (stride,) * dims, "SAME")
+  out = [-(-v // stride) for v in spatial]
+  phase_len = [o + (k - 1) // stride for o, k in zip(out, kernel)]
+  padded = jnp.pad(x, [(0, 0)] + [(lo, stride * length - v - lo)
+                                  for (lo, _), length, v in zip(pads, phase_len, spatial)]
+                   + [(0, 0)])
+  split = jnp.reshape(padded, (x.shape[0], *[q for length in phase_len
+                                              for q in (length, stride)], n))
+  order = [2 + 2 * a for a in range(dims)] + [0] + [1 + 2 * a for a in range(dims)] + [dims * 2 + 1]
+  phases = lax.optimization_barrier(jnp.transpose(split, order))  # (s,..,s, C_in, *phase_len, N)
+  patches = jnp.concatenate([
+      phases[(*(t % stride for t in tap), slice(None),
+              *(slice(t // stride, t // stride + o) for t, o in zip(tap, out)))]
+      for tap in itertools.product(*(range(k) for k in kernel))])
+  per_out = jnp.reshape(jnp.moveaxis(w, -1, 0), (w.shape[-1], -1))
+  y = per_out @ jnp.reshape(patches, (per_out.shape[1], -1))
+  return jnp.reshape(y, (w.shape[-1], *out, n))
+
+
+def _subpixel_taps(kernel: int, stride: int) -> tuple[np.ndarray, int]:
+  """Per axis, which taps of a transposed convolution's kernel feed each output phase.
+
+  A stride-s transposed convolution with SAME padding (``jax.lax.conv_transpose``: the input
+  dilated by s, padded by (pad_a, pad_b), convolved with the unflipped kernel) computes
+  ``y[s*m + p] = sum_t w[t] * x[m + (p + t - pad_a) / s]`` over the taps t with
+  ``p + t - pad_a`` divisible by s. Returns (select (s, L, kernel) 0/1: phase p's tap at
+  window offset j, L the window length; lo: the first offset, <= 0), so tap t of phase p reads
+  ``x[m + j + lo]``.
+  """
+  pad_len = kernel + stride - 2
+  pad_a = kernel - 1 if stride > kernel - 1 else math.ceil(pad_len / 2)
+  offsets = {(p, t): (p + t - pad_a) // stride for p in range(stride) for t in range(kernel)
+             if (p + t - pad_a) % stride == 0}
+  lo, hi = min(offsets.values()), max(offsets.values())
+  select = np.zeros((stride, hi - lo + 1, kernel), np.float32)
+  for (p, t), d in offsets.items():
+    select[p, d - lo, t] = 1.0
+  return select, lo
+
+
+def _shifted(x, shift: Sequence[int]):
+  """``y[..., m, ..., n] = x[..., m + shift, ..., n]`` on the spatial axes of (C, *S, N), zero
+  where ``m + shift`` leaves the grid."""
+  spatial = x.shape[1:-1]
+  keep = tuple(slice(min(max(d, 0), v), max(min(v + d, v), 0)) for d, v in zip(shift, spatial))
+  pads = [(0, 0)] + [(min(max(-d, 0), v), min(max(d, 0), v)) for d, v in zip(shift, spatial)]
+  return jnp.pad(x[(slice(None), *keep)], pads + [(0, 0)])
+
+
+def _phases_by_gather(x, w, select, lo):
+  """Every output phase of the transposed convolution, gathering first: one matrix product of
+  the phase kernels with the shifted copies of the input ("im2col").
+
+  x (C_in, *S, N), w (k,...,k, C_in, C_out) -> (s^d, C_out, *S, N).
+  """
+  dims, (s, window, _) = x.ndim - 2, select.shape
+  taps, phases, offsets = "abc"[:dims], "PQR"[:dims], "JKL"[:dims]
+  # Phase kernels k[p.., o, j.., i] = sum_t prod_axis select[p, j, t] * w[t.., i, o].
+  spec = ",".join(p + j + t for p, j, t in zip(phases, offsets, taps))
+  k = jnp.einsum(f"{spec},{taps}io->{phases}o{offsets}i", *[select] * dims, w)
+  k = jnp.reshape(k, (s ** dims * w.shape[-1], window ** dims * x.shape[0]))
+  patches = jnp.concatenate([_shifted(x, [j + lo for j in shift])
+                             for shift in itertools.product(range(window), repeat=dims)])
+  y = k @ jnp.reshape(patches, (k.shape[1], -1))
+  return jnp.reshape(y, (s ** dims, w.shape[-1], *x.shape[1:]))
+
+
+def _phases_by_scatter(x, w, select, lo):
+  """Every output phase of the transposed convolution, multiplying first: each tap's product
+  with the input, then per phase the sum of its taps' products, shifted ("col2im").
+
+  x (C_in, *S, N), w (k,...,k, C_in, C_out) -> (s^d, C_out, *S, N).
+  """
+  dims, (s, window, kernel) = x.ndim - 2, select.shape
+  per_tap = jnp.moveaxis(w, -1, -2).reshape(kernel ** dims * w.shape[-1], x.shape[0])
+  z = jnp.reshape(per_tap @ jnp.reshape(x, (x.shape[0], -1)), (kernel ** dims, -1, *x.shape[1:]))
+  # Split, so that each tap's shifted reads transpose to its own pad (not a sum of pads).
+  z = [part[0] for part in jnp.split(z, kernel ** dims)]
+  phases = []
+  for phase in itertools.product(range(s), repeat=dims):
+    terms = [_shifted(z[np.ravel_multi_index(tap, (kernel,) * dims)],
+                      [j + lo for j in shift])
+             for tap in itertools.product(range(kernel), repeat=dims)
+             for shift in itertools.product(range(window), repeat=dims)
+             if all(select[p, j, t] for p, j, t in zip(phase, shift, tap))]
+    phases.append(sum(terms[1:], terms[0]) if terms else jnp.zeros_like(z[0]))
+  return jnp.stack(phases)
+
+
+def conv_transpose_batch_last(x, w, stride: int, method: str = "auto"):
+  """``lax.conv_transpose(..., padding="SAME")`` on batch-last arrays: x (C_in, *S, N), w
+  (k,...,k, C_in, C_out) -> (C_out, *(stride * S), N).
+
+  Computed as a stride-1 problem per output phase, then the phases interleaved ("sub-pixel").
+  ``method``: "gather" materialises window^d shifted
+  copies of the input (window^d * C_in values per cell), "scatter" the per-tap products
+  (k^d * C_out per cell); "auto" picks the smaller.
+  """
+  dims = x.ndim - 2
+  select, lo = _subpixel_taps(w.shape[0], stride)
+  check_choice("method", method, ("auto", "gather", "scatter"))
+  if method == "auto":
+    gather_size = select.shape[1] ** dims * w.shape[-2]
+    method = "gather" if gather_size <= w.shape[0] ** dims * w.shape[-1] else "scatter"
+  phases = (_phases_by_gather if method == "gather" else _phases_by_scatter)(x, w, select, lo)
+  # (s,..,s, C_out, *S, N) -> (C_out, S_1, s, S_2, s, ..., N), kept out of the fusions around.
+  spatial, n = x.shape[1:-1], x.shape[-1]
+  y = jnp.reshape(lax.optimization_barrier(phases), (*(stride,) * dims, w.shape[-1], *spatial, n))
+  order = [dims] + [i for a in range(dims) for i in (dims + 1 + a, a)] + [2 * dims + 1]
+  y = jnp.transpose(y, order)
+  return jnp.reshape(y, (w.shape[-1], *(stride * v for v in spatial), n))
