@@ -1,6 +1,6 @@
 """Benchmark: fine-tuning steps per second of two framework models, JAX versus PyTorch CPU.
 
-    python benchmarks/train_step.py [--steps 30] [--batch 40] [--threads 1,0]
+    python benchmarks/train_step.py [--steps 10] [--rounds 5] [--batch 40] [--threads 1,0]
 
 Models (Table 1 sizes, the fine-tuning stage: image encoder, mapping and shape decoder train
 with Adam on the RMSE of eq. 12):
@@ -14,15 +14,19 @@ runs in its own child process, so the peak resident memory (ru_maxrss) of each i
 XLA's memory analysis of the compiled step is printed too. torch runs once per --threads entry
 (0: its default, one thread per core), and the ratio is taken against its fastest: on a busy
 machine torch's spinning OpenMP threads can make its multi-threaded run far slower than one
-thread. The machine may be shared: read the ratio, not the absolute rates.
+thread. Each side times ``--rounds`` rounds of ``--steps`` steps and reports the median
+round, so that a burst of load from another tenant moves neither side's figure much. The
+machine may be shared: read the ratio, not the absolute rates.
 """
 from __future__ import annotations
 
 import argparse
 import multiprocessing
 import resource
+import statistics
 import time
 import traceback
+from typing import Callable
 
 import numpy as np
 
@@ -40,7 +44,24 @@ def batch_arrays(model: str, batch: int, seed: int = 0) -> tuple[np.ndarray, np.
   return images, shapes
 
 
-def jax_rate(model: str, batch: int, steps: int) -> dict:
+def median_rate(step: Callable[[], object], finish: Callable[[object], object], steps: int,
+                rounds: int) -> tuple[float, object]:
+  """Steps per second of the median of ``rounds`` rounds of ``steps`` calls of ``step``, after
+  3 warm-up calls; ``finish`` waits for a round's last result. Returns (rate, last result)."""
+  for _ in range(3):
+    out = step()
+  finish(out)
+  seconds = []
+  for _ in range(rounds):
+    start = time.perf_counter()
+    for _ in range(steps):
+      out = step()
+    finish(out)
+    seconds.append(time.perf_counter() - start)
+  return steps / statistics.median(seconds), out
+
+
+def jax_rate(model: str, batch: int, steps: int, rounds: int) -> dict:
   """Steps/s of the project's fine-tuning step, and XLA's memory analysis of it."""
   import jax
 
@@ -67,17 +88,16 @@ def jax_rate(model: str, batch: int, steps: int) -> dict:
   data = dp.shard({"images": images, "shapes": shapes})
   state = dp.replicate(state)
   memory = run.lower(state, data).compile().memory_analysis()
-  for _ in range(3):
-    state, metrics = run(state, data)
-  jax.block_until_ready(metrics)
-  start = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = run(state, data)
-  jax.block_until_ready(metrics)
-  seconds = time.perf_counter() - start
+  holder = [state]
+
+  def step():
+    holder[0], metrics = run(holder[0], data)
+    return metrics
+
+  rate, metrics = median_rate(step, jax.block_until_ready, steps, rounds)
   xla = (memory.temp_size_in_bytes + memory.argument_size_in_bytes
          + memory.output_size_in_bytes) if memory is not None else float("nan")
-  return {"rate": steps / seconds, "loss": float(metrics["loss"]), "xla_bytes": xla}
+  return {"rate": rate, "loss": float(metrics["loss"]), "xla_bytes": xla}
 
 
 def torch_model(model: str):
@@ -110,7 +130,7 @@ def torch_model(model: str):
       nn.ReLU(), nn.ConvTranspose3d(16, 1, 3, stride=2, padding=1, output_padding=1), Crop())
 
 
-def torch_rate(model: str, batch: int, steps: int, threads: int) -> dict:
+def torch_rate(model: str, batch: int, steps: int, rounds: int, threads: int) -> dict:
   """Steps/s of the torch fine-tuning step (Adam 1e-3, RMSE loss) on the same batch."""
   import torch
 
@@ -130,30 +150,25 @@ def torch_rate(model: str, batch: int, steps: int, threads: int) -> dict:
     opt.step()
     return loss
 
-  for _ in range(3):
-    step()
-  start = time.perf_counter()
-  for _ in range(steps):
-    loss = step()
-  seconds = time.perf_counter() - start
-  return {"rate": steps / seconds, "loss": float(loss.detach())}
+  rate, loss = median_rate(step, lambda loss: loss, steps, rounds)
+  return {"rate": rate, "loss": float(loss.detach())}
 
 
-def _child(queue, name, model, batch, steps, threads):
+def _child(queue, name, model, batch, steps, rounds, threads):
   try:
-    result = (jax_rate(model, batch, steps) if name == "jax"
-              else torch_rate(model, batch, steps, threads))
+    result = (jax_rate(model, batch, steps, rounds) if name == "jax"
+              else torch_rate(model, batch, steps, rounds, threads))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   except Exception:  # reported by the parent, which would otherwise wait forever
     result = {"error": traceback.format_exc()}
   queue.put(result)
 
 
-def measure(name: str, model: str, batch: int, steps: int, threads: int) -> dict:
+def measure(name: str, model: str, batch: int, steps: int, rounds: int, threads: int) -> dict:
   """Runs one framework's measurement in a fresh child process."""
   ctx = multiprocessing.get_context("spawn")
   queue = ctx.Queue()
-  child = ctx.Process(target=_child, args=(queue, name, model, batch, steps, threads))
+  child = ctx.Process(target=_child, args=(queue, name, model, batch, steps, rounds, threads))
   child.start()
   result = queue.get()
   child.join()
@@ -165,7 +180,8 @@ def measure(name: str, model: str, batch: int, steps: int, threads: int) -> dict
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--steps", type=int, default=30, help="timed steps per model")
+  parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
+  parser.add_argument("--rounds", type=int, default=5, help="timed rounds; the median counts")
   parser.add_argument("--batch", type=int, default=40, help="batch size (the paper's 40)")
   parser.add_argument("--threads", default="1,0",
                       help="comma-separated torch thread counts (0: its default)")
@@ -174,8 +190,8 @@ def main():
   print(f"{'model':<14}{'JAX steps/s':>12}{'torch steps/s (threads)':>26}{'JAX/torch':>10}"
         f"{'JAX peak RSS MB':>16}{'torch peak RSS MB':>18}{'XLA step MB':>12}")
   for model in MODELS:
-    jx = measure("jax", model, args.batch, args.steps, 0)
-    runs = {t: measure("torch", model, args.batch, args.steps, t) for t in threads}
+    jx = measure("jax", model, args.batch, args.steps, args.rounds, 0)
+    runs = {t: measure("torch", model, args.batch, args.steps, args.rounds, t) for t in threads}
     best = max(runs.values(), key=lambda r: r["rate"])
     rates = ", ".join(f"{r['rate']:.1f} ({t or 'default'})" for t, r in runs.items())
     print(f"{model:<14}{jx['rate']:>12.1f}{rates:>26}{jx['rate'] / best['rate']:>9.2f}x"
