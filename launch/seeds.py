@@ -1,6 +1,6 @@
 """Seed spread of train-job workdirs: each run's test RMSE beside the best closed form.
 
-    python -m launch.seeds workdirs/s2/ict_faces_s0 workdirs/s2/ict_faces_s1 workdirs/s2/ict_faces_s2
+    python -m launch.seeds workdirs/ict_s0 workdirs/ict_s1 workdirs/ict_s2
 
 Reads every workdir's results.json (written by :mod:`inverse3d.jobs.train`) and prints, per run,
 one row per workdir (deep RMSE, low-dim LS, direct LS, margin of the deep run over the better

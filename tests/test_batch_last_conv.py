@@ -72,7 +72,8 @@ def test_batch_last_layout_is_the_transposed_channels_last():
   channels_last = BatchLastConv(2, transpose=True)
   params = perturbed(channels_last.init(jax.random.key(0), x))
   order = (4, 1, 2, 3, 0)
-  batch_last = BatchLastConv(2, transpose=True, batch_last=True).apply(params, jnp.transpose(x, order))
+  batch_last = BatchLastConv(2, transpose=True, batch_last=True).apply(
+      params, jnp.transpose(x, order))
   np.testing.assert_allclose(jnp.transpose(batch_last, order), channels_last.apply(params, x),
                              atol=1e-5)
 

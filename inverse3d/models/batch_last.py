@@ -126,9 +126,9 @@ def conv_transpose_batch_last(x, w, stride: int, method: str = "auto"):
   (k,...,k, C_in, C_out) -> (C_out, *(stride * S), N).
 
   Computed as a stride-1 problem per output phase, then the phases interleaved ("sub-pixel").
-  ``method``: "gather" materialises window^d shifted
-  copies of the input (window^d * C_in values per cell), "scatter" the per-tap products
-  (k^d * C_out per cell); "auto" picks the smaller.
+  ``method``: "gather" materialises window^d shifted copies of the input (window^d * C_in
+  values per cell), "scatter" the per-tap products (k^d * C_out per cell); "auto" picks the
+  smaller (gather for the voxel decoder's 32 -> 16 layer, scatter for its 16 -> 1 layer).
   """
   dims = x.ndim - 2
   select, lo = _subpixel_taps(w.shape[0], stride)

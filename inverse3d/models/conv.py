@@ -134,7 +134,7 @@ class ConvDecoder(nn.Module):
     out_act = activation(self.out_activation, "out_activation")
     factor = 2 ** len(self.channels)
     coarse = tuple(math.ceil(s / factor) for s in self.spatial)
-    # The layers run batch-last, (C, *grid, N) (see conv_transpose_batch_last).
+    # The layers run batch-last, (C, *grid, N) (see BatchLastConv).
     h = nn.Dense(math.prod(coarse) * self.channels[0], name="dense")(y)
     h = jnp.transpose(jnp.reshape(h, (y.shape[0], -1, self.channels[0])), (2, 1, 0))
     h = act(jnp.reshape(lax.optimization_barrier(h), (self.channels[0], *coarse, y.shape[0])))
