@@ -5,12 +5,14 @@
     python -m launch.main --config configs/deep_semisup.py:runlocal --workdir /tmp/w
 
 arg: comma-separated; ``dataset=NAME`` (default procedural_faces), ``fractions=a+b`` (labeled
-fractions, '+'-separated) and ``runlocal``. For each fraction two runs of the linear / FF /
-linear model: ``pre_<f>`` takes its linear autoencoders from PCA of every training image and
-shape (unlabeled use; the closed-form optimum of the autoencoder stages), then trains the
-mapping and fine-tunes on the labeled pairs; ``sup_<f>`` trains the same model end to end from
-random init on the labeled pairs only, for as many steps as the two stages of ``pre_<f>``. The
-job adds the closed form (low-dim LS with PCA on all data, direct LS) at each fraction.
+fractions, '+'-separated), ``steps=N`` (steps per stage, default 1000; set it here rather than
+with --config.train.steps, so that the supervised runs get the same total) and ``runlocal``. For
+each fraction two runs of the linear / FF / linear model: ``pre_<f>`` takes its linear
+autoencoders from PCA of every training image and shape (unlabeled use; the closed-form optimum
+of the autoencoder stages), then trains the mapping and fine-tunes on the labeled pairs;
+``sup_<f>`` trains the same model end to end from random init on the labeled pairs only, for as
+many steps as the two stages of ``pre_<f>``. The job adds the closed form (low-dim LS with PCA
+on all data, direct LS) at each fraction.
 """
 import ml_collections
 
@@ -24,12 +26,13 @@ def _name(prefix, fraction):
 
 
 def get_config(arg=None):
-  options = parse_arg(arg, ("fractions",), "procedural_faces")
+  options = parse_arg(arg, ("fractions", "steps"), "procedural_faces")
   fractions = (tuple(float(f) for f in options["fractions"].split("+"))
                if "fractions" in options else FRACTIONS)
   config = base_config(options["dataset"], options["runlocal"])
   config.data.n_train = 2000
-  config.train.steps = {"mapping": 1000, "finetune": 1000}
+  steps = int(options.get("steps", 1000))
+  config.train.steps = {"mapping": steps, "finetune": steps}
   config.train.eval_every = 0
   if options["runlocal"]:
     config.data.n_train = 24

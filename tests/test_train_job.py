@@ -98,6 +98,14 @@ def test_run_config_replaces_component_specs_whole():
     train_job.run_config(config, "c", (30, 30, 30))
 
 
+def test_semisup_steps_give_supervised_runs_the_same_total():
+  config = get_config("deep_semisup", "dataset=modelnet10,fractions=0.1+1.0,steps=300")
+  assert dict(config.train.steps) == {"mapping": 300, "finetune": 300}
+  assert sorted(config.runs) == ["pre_0p1", "pre_1", "sup_0p1", "sup_1"]
+  assert dict(config.runs.sup_0p1.train.steps) == {"finetune": 600}
+  assert config.runs.pre_0p1.train.labeled_fraction == 0.1
+
+
 def test_pca_init_drops_only_linear_autoencoder_stages():
   faces = deep_configs.choice("procedural_faces", shape_decoder="ff")
   assert tuple(faces.train.stages) == ("shape_ae", "mapping", "finetune")
