@@ -25,7 +25,7 @@ def plot_voxels(ax, voxels: np.ndarray, title: str = "", elev: float = 20., azim
   size = np.shape(voxels)[0]
   if len(idx):
     ax.scatter(idx[:, 0], idx[:, 1], idx[:, 2], c=idx[:, 2], cmap="viridis", marker="s",
-               s=4, depthshade=True, linewidths=0)
+               s=7, depthshade=True, linewidths=0)
   _finish_3d(ax, (0, size), (0, size), (0, size), title, elev, azim)
 
 
@@ -48,7 +48,8 @@ def _finish_3d(ax, xlim, ylim, zlim, title, elev, azim):
   ax.set_xlim(*xlim)
   ax.set_ylim(*ylim)
   ax.set_zlim(*zlim)
-  ax.set_box_aspect((xlim[1] - xlim[0], ylim[1] - ylim[0], zlim[1] - zlim[0]))
+  # zoom: matplotlib leaves a wide empty margin around 3D boxes at the default of 1.
+  ax.set_box_aspect((xlim[1] - xlim[0], ylim[1] - ylim[0], zlim[1] - zlim[0]), zoom=1.35)
   ax.view_init(elev=elev, azim=azim)
   ax.set_axis_off()
   if title:
