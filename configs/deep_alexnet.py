@@ -11,14 +11,17 @@ reduced (deep_configs.SMALL_ALEXNET) so the run fits 2 CPU cores; set
 ``--config.model.image_encoder.channels`` / ``.fc`` for the paper's. The encoder is trained from
 scratch (no ImageNet weights here; inverse3d.models.load_torchvision_alexnet converts them).
 """
-from inverse3d.jobs.deep_configs import base_config, parse_arg
+from inverse3d.jobs.deep_configs import DATASET_KIND, base_config, parse_arg
 
 
 def get_config(arg=None):
   options = parse_arg(arg, (), "procedural_faces")
   config = base_config(options["dataset"], options["runlocal"], image_encoder="alexnet",
                        mapping="ff", shape_decoder="linear")
-  config.data.n_train, config.data.n_test, config.data.n_val = 400, 200, 100
+  # Few shapes (the 227x227 encoder is the cost), but more than the shape code's 400 PCA
+  # components need for objects.
+  n_train = 400 if DATASET_KIND[options["dataset"]] == "faces" else 800
+  config.data.n_train, config.data.n_test, config.data.n_val = n_train, 200, 100
   config.data.views_per_shape = 1
   config.train.steps = {"image_ae": 300, "mapping": 300, "finetune": 300}
   config.train.eval_every = 100

@@ -98,6 +98,22 @@ def test_run_config_replaces_component_specs_whole():
     train_job.run_config(config, "c", (30, 30, 30))
 
 
+@pytest.mark.parametrize("name", CONFIGS)
+def test_full_configs_have_more_shapes_than_pca_components(name):
+  """PCA of n centred shapes has at most n - 1 components: every full-size config must give
+  the shape code (98 faces, 400 objects) more training shapes than that."""
+  checked = 0
+  for dataset in ("procedural_faces", "ict_faces", "procedural_objects", "modelnet10"):
+    try:
+      config = get_config(name, f"dataset={dataset}")
+    except ValueError as e:  # deep_faces takes faces only, deep_objects objects only
+      assert "config arg dataset" in str(e)
+      continue
+    checked += 1
+    assert config.data.n_train > config.model.shape_code, (name, dataset)
+  assert checked >= 2
+
+
 def test_semisup_steps_give_supervised_runs_the_same_total():
   config = get_config("deep_semisup", "dataset=modelnet10,fractions=0.1+1.0,steps=300")
   assert dict(config.train.steps) == {"mapping": 300, "finetune": 300}
