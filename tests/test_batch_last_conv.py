@@ -17,13 +17,8 @@ def perturbed(params):
   return jax.tree.map(lambda a: a + 0.1 * jax.random.normal(jax.random.key(3), a.shape), params)
 
 
-@pytest.mark.parametrize("method", ["gather", "scatter", "auto"])
-@pytest.mark.parametrize("dims,kernel,stride,size", [(3, 3, 2, 3), (2, 4, 2, 3), (1, 5, 3, 4),
-                                                     (2, 2, 3, 3)])
-def test_matches_flax_conv_transpose(dims, kernel, stride, size, method):
-  x = jax.random.normal(jax.random.key(1), (2,) + (size,) * dims + (3,))
-  reference = nn.ConvTranspose(4, (kernel,) * dims, strides=(stride,) * dims, padding="SAME")
-  ours = BatchLastConv(4, kernel, stride, transpose=True, method=method)
+def assert_same_as_flax(ours, reference, x):
+  """Same initial params, and with perturbed params the same outputs and gradients."""
   init = ours.init(jax.random.key(0), x)
   jax.tree.map(np.testing.assert_array_equal, init, reference.init(jax.random.key(0), x))
   params = perturbed(init)
@@ -34,6 +29,16 @@ def test_matches_flax_conv_transpose(dims, kernel, stride, size, method):
 
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), grads(ours),
                grads(reference))
+
+
+@pytest.mark.parametrize("method", ["gather", "scatter", "auto"])
+@pytest.mark.parametrize("dims,kernel,stride,size", [(3, 3, 2, 3), (2, 4, 2, 3), (1, 5, 3, 4),
+                                                     (2, 2, 3, 3)])
+def test_matches_flax_conv_transpose(dims, kernel, stride, size, method):
+  x = jax.random.normal(jax.random.key(1), (2,) + (size,) * dims + (3,))
+  reference = nn.ConvTranspose(4, (kernel,) * dims, strides=(stride,) * dims, padding="SAME")
+  assert_same_as_flax(BatchLastConv(4, kernel, stride, transpose=True, method=method),
+                      reference, x)
 
 
 @pytest.mark.parametrize("dims,kernel,stride,size", [(3, 3, 2, 5), (3, 3, 2, 6), (2, 4, 2, 7),
@@ -41,17 +46,7 @@ def test_matches_flax_conv_transpose(dims, kernel, stride, size, method):
 def test_matches_flax_conv(dims, kernel, stride, size):
   x = jax.random.normal(jax.random.key(1), (2,) + (size,) * dims + (3,))
   reference = nn.Conv(4, (kernel,) * dims, strides=(stride,) * dims, padding="SAME")
-  ours = BatchLastConv(4, kernel, stride)
-  init = ours.init(jax.random.key(0), x)
-  jax.tree.map(np.testing.assert_array_equal, init, reference.init(jax.random.key(0), x))
-  params = perturbed(init)
-  np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=1e-5)
-
-  def grads(module):
-    return jax.grad(lambda p, v: jnp.sum(jnp.sin(module.apply(p, v))), argnums=(0, 1))(params, x)
-
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), grads(ours),
-               grads(reference))
+  assert_same_as_flax(BatchLastConv(4, kernel, stride), reference, x)
 
 
 @pytest.mark.parametrize("spatial_dims,shape", [(3, (3, 9, 8, 7)), (2, (3, 10, 9, 2))])
