@@ -1,6 +1,7 @@
 """Benchmark: fine-tuning steps per second of two framework models, JAX versus PyTorch CPU.
 
     python benchmarks/train_step.py [--steps 10] [--rounds 5] [--batch 40] [--threads 1,0]
+                                    [--malloc default,keep]
 
 Models (Table 1 sizes, the fine-tuning stage: image encoder, mapping and shape decoder train
 with Adam on the RMSE of eq. 12):
@@ -17,6 +18,11 @@ machine torch's spinning OpenMP threads can make its multi-threaded run far slow
 thread. Each side times ``--rounds`` rounds of ``--steps`` steps and reports the median
 round, so that a burst of load from another tenant moves neither side's figure much. The
 machine may be shared: read the ratio, not the absolute rates.
+
+Both sides run under each ``--malloc`` setting in turn, the same one on both: "default" leaves
+glibc's malloc as it is, "keep" applies inverse3d.host_memory.keep_freed_memory (what the
+launcher does), which spares both frameworks the page faults of re-allocating their step's
+buffers. The ratio of a row compares the two frameworks under the same allocator.
 """
 from __future__ import annotations
 
@@ -154,8 +160,12 @@ def torch_rate(model: str, batch: int, steps: int, rounds: int, threads: int) ->
   return {"rate": rate, "loss": float(loss.detach())}
 
 
-def _child(queue, name, model, batch, steps, rounds, threads):
+def _child(queue, name, model, batch, steps, rounds, threads, malloc):
   try:
+    if malloc == "keep":
+      from inverse3d.host_memory import keep_freed_memory
+      if not keep_freed_memory():
+        raise RuntimeError("--malloc keep: this C library is not glibc")
     result = (jax_rate(model, batch, steps, rounds) if name == "jax"
               else torch_rate(model, batch, steps, rounds, threads))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -164,11 +174,13 @@ def _child(queue, name, model, batch, steps, rounds, threads):
   queue.put(result)
 
 
-def measure(name: str, model: str, batch: int, steps: int, rounds: int, threads: int) -> dict:
+def measure(name: str, model: str, batch: int, steps: int, rounds: int, threads: int,
+            malloc: str) -> dict:
   """Runs one framework's measurement in a fresh child process."""
   ctx = multiprocessing.get_context("spawn")
   queue = ctx.Queue()
-  child = ctx.Process(target=_child, args=(queue, name, model, batch, steps, rounds, threads))
+  child = ctx.Process(target=_child,
+                      args=(queue, name, model, batch, steps, rounds, threads, malloc))
   child.start()
   result = queue.get()
   child.join()
@@ -185,18 +197,27 @@ def main():
   parser.add_argument("--batch", type=int, default=40, help="batch size (the paper's 40)")
   parser.add_argument("--threads", default="1,0",
                       help="comma-separated torch thread counts (0: its default)")
+  parser.add_argument("--malloc", default="default,keep",
+                      help="comma-separated allocator settings, each run on both sides: "
+                           "default (glibc as it is), keep (host_memory.keep_freed_memory)")
   args = parser.parse_args()
   threads = [int(t) for t in args.threads.split(",")]
-  print(f"{'model':<14}{'JAX steps/s':>12}{'torch steps/s (threads)':>26}{'JAX/torch':>10}"
-        f"{'JAX peak RSS MB':>16}{'torch peak RSS MB':>18}{'XLA step MB':>12}")
+  mallocs = args.malloc.split(",")
+  for malloc in mallocs:
+    if malloc not in ("default", "keep"):
+      raise SystemExit(f"--malloc: expected 'default' or 'keep', got {malloc!r}")
+  print(f"{'model':<14}{'malloc':>8}{'JAX steps/s':>12}{'torch steps/s (threads)':>30}"
+        f"{'JAX/torch':>10}{'JAX peak RSS MB':>16}{'torch peak RSS MB':>18}{'XLA step MB':>12}")
   for model in MODELS:
-    jx = measure("jax", model, args.batch, args.steps, args.rounds, 0)
-    runs = {t: measure("torch", model, args.batch, args.steps, args.rounds, t) for t in threads}
-    best = max(runs.values(), key=lambda r: r["rate"])
-    rates = ", ".join(f"{r['rate']:.1f} ({t or 'default'})" for t, r in runs.items())
-    print(f"{model:<14}{jx['rate']:>12.1f}{rates:>26}{jx['rate'] / best['rate']:>9.2f}x"
-          f"{jx['peak_rss_mb']:>16.0f}{best['peak_rss_mb']:>18.0f}"
-          f"{jx['xla_bytes'] / 2**20:>12.1f}", flush=True)
+    for malloc in mallocs:
+      jx = measure("jax", model, args.batch, args.steps, args.rounds, 0, malloc)
+      runs = {t: measure("torch", model, args.batch, args.steps, args.rounds, t, malloc)
+              for t in threads}
+      best = max(runs.values(), key=lambda r: r["rate"])
+      rates = ", ".join(f"{r['rate']:.1f} ({t or 'default'})" for t, r in runs.items())
+      print(f"{model:<14}{malloc:>8}{jx['rate']:>12.1f}{rates:>30}"
+            f"{jx['rate'] / best['rate']:>9.2f}x{jx['peak_rss_mb']:>16.0f}"
+            f"{best['peak_rss_mb']:>18.0f}{jx['xla_bytes'] / 2**20:>12.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,16 +12,22 @@ import importlib
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from inverse3d.host_memory import keep_freed_memory
+
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file (path[:arg]).",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Where metrics, figures and checkpoints are written.")
+flags.DEFINE_bool("keep_freed_memory", True, "Configure malloc to keep freed memory "
+                  "(inverse3d.host_memory): CPU training steps stop page-faulting.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if FLAGS.keep_freed_memory and not keep_freed_memory():
+    logging.info("keep_freed_memory: not glibc, malloc left as it is")
   config = FLAGS.config
   if "job" not in config:
     raise ValueError(f"config: expected a 'job' field naming a module of inverse3d.jobs, "

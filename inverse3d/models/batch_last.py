@@ -93,8 +93,13 @@ def _phases_by_gather(x, w, select, lo):
   spec = ",".join(p + j + t for p, j, t in zip(phases, offsets, taps))
   k = jnp.einsum(f"{spec},{taps}io->{phases}o{offsets}i", *[select] * dims, w)
   k = jnp.reshape(k, (s ** dims * w.shape[-1], window ** dims * x.shape[0]))
-  patches = jnp.concatenate([_shifted(x, [j + lo for j in shift])
-                             for shift in itertools.product(range(window), repeat=dims)])
+  # Pad once and slice: a pad per shifted copy made XLA's concatenation 10x slower.
+  before, after = max(-lo, 0), max(lo + window - 1, 0)
+  padded = jnp.pad(x, [(0, 0)] + [(before, after)] * dims + [(0, 0)])
+  start = lo + before
+  patches = jnp.stack([padded[(slice(None), *(slice(start + j, start + j + v)
+                                              for j, v in zip(shift, x.shape[1:-1])))]
+                       for shift in itertools.product(range(window), repeat=dims)])
   y = k @ jnp.reshape(patches, (k.shape[1], -1))
   return jnp.reshape(y, (s ** dims, w.shape[-1], *x.shape[1:]))
 
