@@ -9,8 +9,10 @@ with Adam on the RMSE of eq. 12):
   objects_conv conv encoder 3x3x32-3x3x16 (stride 2) -60, FF mapping 60-100-400, conv decoder
                400 -> 8^3x32 -> 3x3x3x16 -> 3x3x3x1 (stride 2 transposed) -> crop 30^3, sigmoid
 The JAX side is the project's own step (registry model, stages.stage_error_fn("finetune"),
-parallel.make_train_step, DataParallel("shard_map"), optim.build_optimizer); the PyTorch side
-is the same architecture and batch written with torch.nn and torch.optim.Adam. Each framework
+parallel.make_train_step, DataParallel("shard_map"), optim.build_optimizer) in the variant the
+training loop runs on the steps it does not log (no gradient norm, which torch's step does not
+compute either); the PyTorch side is the same architecture and batch written with torch.nn
+and torch.optim.Adam. Each framework
 runs in its own child process, so the peak resident memory (ru_maxrss) of each is its own;
 XLA's memory analysis of the compiled step is printed too. torch runs once per --threads entry
 (0: its default, one thread per core), and the ratio is taken against its fastest: on a busy
@@ -89,7 +91,8 @@ def jax_rate(model: str, batch: int, steps: int, rounds: int) -> dict:
   state = create_state(init_params(framework, jax.random.key(0)), optimizer,
                        TRAINABLE["finetune"])
   dp = DataParallel("shard_map", jax.devices()[:1])
-  run = dp.compile(make_train_step(stage_error_fn(framework, "finetune"), optimizer))
+  run = dp.compile(make_train_step(stage_error_fn(framework, "finetune"), optimizer,
+                                   grad_norm=False))
   images, shapes = batch_arrays(model, batch)
   data = dp.shard({"images": images, "shapes": shapes})
   state = dp.replicate(state)

@@ -69,6 +69,8 @@ def test_step_is_sgd_on_the_rmse_gradient(mode):
   new = jax.device_get(dp.unreplicate(state).params)
   loss, grads = numpy_rmse_gradient(params, batch["images"], batch["shapes"])
   np.testing.assert_allclose(float(dp.unreplicate(metrics)["loss"]), loss, rtol=1e-5)
+  norm = np.sqrt(sum(np.sum(np.square(g["out"][k])) for g in grads.values() for k in g["out"]))
+  np.testing.assert_allclose(float(dp.unreplicate(metrics)["grad_norm"]), norm, rtol=1e-5)
   for component, g in grads.items():
     for name in ("kernel", "bias"):
       want = np.asarray(params[component]["out"][name], np.float64) - lr * g["out"][name]
@@ -77,6 +79,26 @@ def test_step_is_sgd_on_the_rmse_gradient(mode):
     for a, b in zip(jax.tree.leaves(new[frozen]), jax.tree.leaves(params[frozen])):
       np.testing.assert_array_equal(a, b)
   assert int(dp.unreplicate(state).step) == 1
+
+
+def test_step_without_grad_norm_makes_the_same_update():
+  model, params = linear_model()
+  rng = np.random.default_rng(2)
+  batch = {"images": rng.random((8, 8, 8, 1), dtype=np.float32),
+           "shapes": rng.random((8, 10, 3), dtype=np.float32)}
+  optimizer = optax.adam(1e-2)
+  dp = DataParallel("shard_map")
+  results = {}
+  for grad_norm in (True, False):
+    run = dp.compile(make_train_step(stage_error_fn(model, "finetune"), optimizer,
+                                     grad_norm=grad_norm))
+    state = dp.replicate(create_state(params, optimizer, TRAINABLE["finetune"]))
+    state, metrics = run(state, dp.shard(batch))
+    results[grad_norm] = jax.device_get((dp.unreplicate(state).params, metrics))
+  assert set(results[False][1]) == {"loss"} and set(results[True][1]) == {"loss", "grad_norm"}
+  assert results[False][1]["loss"] == results[True][1]["loss"]
+  for a, b in zip(jax.tree.leaves(results[False][0]), jax.tree.leaves(results[True][0])):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 TWO_DEVICES = r"""

@@ -178,7 +178,9 @@ def train(config, workdir, data: dict, *, pca: dict | None = None, devices=None)
              else create_state(params, optimizer, TRAINABLE[name]))
     error_fn = stage_error_fn(model, name, tc.mapping_target)
     test_error = jax.jit(error_fn)
-    run = dp.compile(make_train_step(error_fn, optimizer))
+    # Two compiled steps, the same update: the logged steps also return the gradient's norm.
+    run = dp.compile(make_train_step(error_fn, optimizer, grad_norm=False))
+    run_logged = dp.compile(make_train_step(error_fn, optimizer))
     arrays = stage_data(data, name, labeled)
     order = BatchOrder(jax.random.fold_in(order_key, index), len(arrays[INPUTS[name][0]]),
                        tc.batch_size, what=f"examples of stage {name}")
@@ -190,23 +192,26 @@ def train(config, workdir, data: dict, *, pca: dict | None = None, devices=None)
       batch = {k: v[order.rows(g - offset)[rows]] for k, v in arrays.items()}
       for k, v in batch.items():
         check_finite(f"{k} of the batch at step {g} (stage {name})", v)
-      state, step_metrics = run(state, dp.shard(batch))
+      end = g + 1 == offset + steps
+      evaluated = (len(test) == len(INPUTS[name])
+                   and (end or (tc.eval_every > 0 and (g + 1) % tc.eval_every == 0)))
+      logged = end or evaluated or (g + 1) % tc.log_every == 0
+      state, step_metrics = (run_logged if logged else run)(state, dp.shard(batch))
       step_metrics = jax.device_get(dp.unreplicate(step_metrics))
       loss = float(step_metrics["loss"])
       if not math.isfinite(loss):
         raise FloatingPointError(
             f"stage {name}, step {g}: expected a finite loss, got {loss} (last checkpoint: "
             f"step {checkpoints.latest_step()}); lower config.train.optimizer.learning_rate")
-      end = g + 1 == offset + steps
-      record = {"stage": name, "step": g + 1, "loss": loss,
-                "grad_norm": float(step_metrics["grad_norm"])}
-      due = end or (tc.eval_every > 0 and (g + 1) % tc.eval_every == 0)
-      if due and len(test) == len(INPUTS[name]):
-        host_params = jax.device_get(dp.unreplicate(state).params)
-        record["test_rmse"] = evaluate(test_error, host_params, test, tc.batch_size)
       if lead:
         progress.update(1, loss=loss)
-        if end or (g + 1) % tc.log_every == 0 or "test_rmse" in record:
+      if logged:
+        record = {"stage": name, "step": g + 1, "loss": loss,
+                  "grad_norm": float(step_metrics["grad_norm"])}
+        if evaluated:
+          host_params = jax.device_get(dp.unreplicate(state).params)
+          record["test_rmse"] = evaluate(test_error, host_params, test, tc.batch_size)
+        if lead:
           metrics.write(**record)
       checkpoints.save(g + 1, dp.unreplicate(state), name, force=end)
     params = dp.unreplicate(state).params

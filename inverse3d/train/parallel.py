@@ -28,14 +28,17 @@ MODES = ("shard_map", "pmap")
 
 
 def make_train_step(error_fn: Callable, optimizer: optax.GradientTransformation,
-                    axis_name: str = AXIS) -> Callable:
-  """The per-device step ``step(state, batch) -> (state, {"loss", "grad_norm"})``.
+                    axis_name: str = AXIS, grad_norm: bool = True) -> Callable:
+  """The per-device step ``step(state, batch) -> (state, {"loss"[, "grad_norm"]})``.
 
   Args:
     error_fn: ``error_fn(params, batch) -> scalar`` mean squared error over this device's rows
       (every device holds the same number of rows); ``params`` has every component.
     optimizer: updates the components in ``state.trainable``; the rest stay as they are.
     axis_name: the mapped axis the step runs under (shard_map or pmap).
+    grad_norm: also return the gradient's global norm. It costs the conv voxel model's step on
+      CPU about a fifth of its time (XLA runs the reduction over the 6.5M-entry gradient
+      beside the update), so the training loop asks for it only on the steps it logs.
   Returns:
     the new state and metrics: ``loss`` = sqrt(mean squared error over the global batch) and
     ``grad_norm`` = global norm of the loss gradient.
@@ -53,7 +56,10 @@ def make_train_step(error_fn: Callable, optimizer: optax.GradientTransformation,
     train = optax.apply_updates(train, updates)
     new = state.replace(step=state.step + 1, params={**state.params, **train},
                         opt_state=opt_state)
-    return new, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+    metrics = {"loss": loss}
+    if grad_norm:
+      metrics["grad_norm"] = optax.global_norm(grads)
+    return new, metrics
 
   return step
 
