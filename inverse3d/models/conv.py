@@ -14,9 +14,9 @@ from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
-from jax import lax
 
-from inverse3d.models.batch_last import conv_batch_last, conv_transpose_batch_last
+from inverse3d.models.batch_last import (conv_batch_last, conv_transpose_batch_last,
+                                         conv_transpose_phases, interleave_phases)
 from inverse3d.models.dense import activation
 
 
@@ -44,7 +44,7 @@ class ConvEncoder(nn.Module):
     h = jnp.moveaxis(h, (0, -1), (-1, 0))  # batch-last (C, *grid, N), see BatchLastConv
     for i, c in enumerate(self.channels):
       h = act(BatchLastConv(c, self.kernel, 2, batch_last=True, name=f"conv_{i}")(h))
-    h = lax.optimization_barrier(jnp.moveaxis(h, (0, -1), (-1, 0)))
+    h = jnp.moveaxis(h, (0, -1), (-1, 0))
     return nn.Dense(self.features, name="out")(jnp.reshape(h, (h.shape[0], -1)))
 
 
@@ -76,7 +76,10 @@ class BatchLastConv(nn.Module):
   Shapes, for a convolution (transposed: ``stride * spatial``):
   (N, *spatial, C_in) -> (N, *ceil(spatial / stride), features), or with ``batch_last``
   (C_in, *spatial, N) -> (features, *ceil(spatial / stride), N), the layout the conv encoders
-  and decoders chain.
+  and decoders chain. With ``phase_factor`` f (transposed and batch-last only) the input grid
+  is held as its f^d phases, (C_in, f^d, *spatial, N), and the output as its (f * stride)^d
+  phases, (features, (f * stride)^d, *spatial, N): the decoders chain their layers so and
+  interleave once (:func:`~inverse3d.models.batch_last.conv_transpose_phases`).
   """
   features: int
   kernel: int = 3
@@ -84,14 +87,21 @@ class BatchLastConv(nn.Module):
   transpose: bool = False
   batch_last: bool = False
   method: str = "auto"
+  phase_factor: int = 0
 
   @nn.compact
   def __call__(self, x):
-    dims = x.ndim - 2
+    dims = x.ndim - (3 if self.phase_factor else 2)
     channels = x.shape[0] if self.batch_last else x.shape[-1]
     w = self.param("kernel", nn.initializers.lecun_normal(),
                    (self.kernel,) * dims + (channels, self.features))
     b = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    if self.phase_factor:
+      if not (self.transpose and self.batch_last):
+        raise ValueError("phase_factor: phase-decomposed grids are for transposed batch-last "
+                         f"layers, got transpose={self.transpose}, batch_last={self.batch_last}")
+      y = conv_transpose_phases(x, w, self.stride, self.phase_factor)
+      return y + jnp.reshape(b, (-1,) + (1,) * (y.ndim - 1))
     if self.transpose:
       layer = lambda v: conv_transpose_batch_last(v, w, self.stride, self.method)
     elif self.method in ("auto", "gather"):
@@ -134,18 +144,20 @@ class ConvDecoder(nn.Module):
     out_act = activation(self.out_activation, "out_activation")
     factor = 2 ** len(self.channels)
     coarse = tuple(math.ceil(s / factor) for s in self.spatial)
-    # The layers run batch-last, (C, *grid, N) (see BatchLastConv).
+    # The layers run batch-last on phase-decomposed grids, (C, phases, *coarse, N) (see
+    # BatchLastConv), interleaved once after the last.
     h = nn.Dense(math.prod(coarse) * self.channels[0], name="dense")(y)
     h = jnp.transpose(jnp.reshape(h, (y.shape[0], -1, self.channels[0])), (2, 1, 0))
-    h = act(jnp.reshape(lax.optimization_barrier(h), (self.channels[0], *coarse, y.shape[0])))
+    h = act(jnp.reshape(h, (self.channels[0], 1, *coarse, y.shape[0])))
     widths = (*self.channels[1:], self.out_channels or 1)
     for i, c in enumerate(widths):
-      h = BatchLastConv(c, self.kernel, 2, transpose=True, batch_last=True,
+      h = BatchLastConv(c, self.kernel, 2, transpose=True, batch_last=True, phase_factor=2 ** i,
                         name=f"deconv_{i}")(h)
       if i < len(widths) - 1:
         h = act(h)
+    h = interleave_phases(h, factor)
     starts = [(have - want) // 2 for have, want in zip(h.shape[1:-1], self.spatial)]
     h = h[(slice(None), *(slice(a, a + s) for a, s in zip(starts, self.spatial)))]
-    h = lax.optimization_barrier(jnp.moveaxis(h, (0, -1), (-1, 0)))  # (N, *spatial, C)
+    h = jnp.moveaxis(h, (0, -1), (-1, 0))  # (N, *spatial, C)
     h = out_act(h)
     return h[..., 0] if self.out_channels is None else h
