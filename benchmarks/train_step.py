@@ -23,7 +23,7 @@ machine may be shared: read the ratio, not the absolute rates.
 
 Both sides run under each ``--malloc`` setting in turn, the same one on both: "default" leaves
 glibc's malloc as it is, "keep" applies inverse3d.host_memory.keep_freed_memory (what the
-launcher does), which spares both frameworks the page faults of re-allocating their step's
+training jobs run with), which spares both frameworks the page faults of re-allocating their step's
 buffers. The ratio of a row compares the two frameworks under the same allocator.
 """
 from __future__ import annotations

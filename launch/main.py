@@ -18,20 +18,19 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file (path[:arg]).",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Where metrics, figures and checkpoints are written.")
-flags.DEFINE_bool("keep_freed_memory", True, "Configure malloc to keep freed memory "
-                  "(inverse3d.host_memory): CPU training steps stop page-faulting.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if FLAGS.keep_freed_memory and not keep_freed_memory():
-    logging.info("keep_freed_memory: not glibc, malloc left as it is")
   config = FLAGS.config
   if "job" not in config:
     raise ValueError(f"config: expected a 'job' field naming a module of inverse3d.jobs, "
                      f"got fields {sorted(config.keys())}")
+  # Training configs set it: their steps stop page-faulting (inverse3d.host_memory).
+  if config.get("keep_freed_memory", False) and not keep_freed_memory():
+    logging.info("keep_freed_memory: not glibc, malloc left as it is")
   job = importlib.import_module(f"inverse3d.jobs.{config.job}")
   logging.info("job %s, workdir %s\n%s", config.job, FLAGS.workdir, config)
   job.run(config, FLAGS.workdir)

@@ -98,6 +98,15 @@ def test_run_config_replaces_component_specs_whole():
     train_job.run_config(config, "c", (30, 30, 30))
 
 
+def test_only_training_configs_keep_freed_memory():
+  """The launcher applies inverse3d.host_memory to configs that ask for it: the training ones,
+  not the closed-form Table 2 job (whose heap it would fragment)."""
+  for name in CONFIGS:
+    assert get_config(name).keep_freed_memory is True, name
+  table2 = get_config("table2")
+  assert not table2.get("keep_freed_memory", False)
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_full_configs_have_more_shapes_than_pca_components(name):
   """PCA of n centred shapes has at most n - 1 components: every full-size config must give
