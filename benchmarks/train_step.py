@@ -1,6 +1,6 @@
 """Benchmark: fine-tuning steps per second of two framework models, JAX versus PyTorch CPU.
 
-    python benchmarks/train_step.py [--steps 10] [--rounds 5] [--batch 40] [--threads 1,0]
+    python benchmarks/train_step.py [--steps 10] [--rounds 7] [--batch 40] [--threads 1,0]
                                     [--malloc default,keep]
 
 Models (Table 1 sizes, the fine-tuning stage: image encoder, mapping and shape decoder train
@@ -17,9 +17,11 @@ runs in its own child process, so the peak resident memory (ru_maxrss) of each i
 XLA's memory analysis of the compiled step is printed too. torch runs once per --threads entry
 (0: its default, one thread per core), and the ratio is taken against its fastest: on a busy
 machine torch's spinning OpenMP threads can make its multi-threaded run far slower than one
-thread. Each side times ``--rounds`` rounds of ``--steps`` steps and reports the median
-round, so that a burst of load from another tenant moves neither side's figure much. The
-machine may be shared: read the ratio, not the absolute rates.
+thread. The children of one row are alive together and take turns: each times one round of
+``--steps`` steps (more, if they take under 0.3 s) while the others wait, for ``--rounds``
+rounds, and reports its median round. A change in the machine's load during the row so hits every side alike, and a burst
+from another tenant moves no side's median much. The machine may be shared: read the ratio,
+not the absolute rates.
 
 Both sides run under each ``--malloc`` setting in turn, the same one on both: "default" leaves
 glibc's malloc as it is, "keep" applies inverse3d.host_memory.keep_freed_memory (what the
@@ -29,6 +31,7 @@ buffers. The ratio of a row compares the two frameworks under the same allocator
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 import resource
 import statistics
@@ -39,6 +42,8 @@ from typing import Callable
 import numpy as np
 
 MODELS = ("faces_ff", "objects_conv")
+SETTLE_S = 0.3  # pause before each round: the last side's spinning worker threads go idle
+MIN_ROUND_S = 0.3
 FACE_VERTICES = 4017
 
 
@@ -52,25 +57,10 @@ def batch_arrays(model: str, batch: int, seed: int = 0) -> tuple[np.ndarray, np.
   return images, shapes
 
 
-def median_rate(step: Callable[[], object], finish: Callable[[object], object], steps: int,
-                rounds: int) -> tuple[float, object]:
-  """Steps per second of the median of ``rounds`` rounds of ``steps`` calls of ``step``, after
-  3 warm-up calls; ``finish`` waits for a round's last result. Returns (rate, last result)."""
-  for _ in range(3):
-    out = step()
-  finish(out)
-  seconds = []
-  for _ in range(rounds):
-    start = time.perf_counter()
-    for _ in range(steps):
-      out = step()
-    finish(out)
-    seconds.append(time.perf_counter() - start)
-  return steps / statistics.median(seconds), out
-
-
-def jax_rate(model: str, batch: int, steps: int, rounds: int) -> dict:
-  """Steps/s of the project's fine-tuning step, and XLA's memory analysis of it."""
+def jax_step(model: str, batch: int) -> tuple[Callable[[], object], Callable, dict]:
+  """The project's fine-tuning step as ``(step, finish, info)``: ``step()`` runs one step,
+  ``finish(out)`` waits for its result and returns the loss, ``info`` holds XLA's memory
+  analysis of the compiled step."""
   import jax
 
   from inverse3d.models.framework import init_params
@@ -103,10 +93,9 @@ def jax_rate(model: str, batch: int, steps: int, rounds: int) -> dict:
     holder[0], metrics = run(holder[0], data)
     return metrics
 
-  rate, metrics = median_rate(step, jax.block_until_ready, steps, rounds)
   xla = (memory.temp_size_in_bytes + memory.argument_size_in_bytes
          + memory.output_size_in_bytes) if memory is not None else float("nan")
-  return {"rate": rate, "loss": float(metrics["loss"]), "xla_bytes": xla}
+  return step, lambda metrics: float(jax.block_until_ready(metrics)["loss"]), {"xla_bytes": xla}
 
 
 def torch_model(model: str):
@@ -139,8 +128,9 @@ def torch_model(model: str):
       nn.ReLU(), nn.ConvTranspose3d(16, 1, 3, stride=2, padding=1, output_padding=1), Crop())
 
 
-def torch_rate(model: str, batch: int, steps: int, rounds: int, threads: int) -> dict:
-  """Steps/s of the torch fine-tuning step (Adam 1e-3, RMSE loss) on the same batch."""
+def torch_step(model: str, batch: int, threads: int) -> tuple[Callable[[], object], Callable,
+                                                               dict]:
+  """The torch fine-tuning step (Adam 1e-3, RMSE loss) on the same batch, as jax_step."""
   import torch
 
   if threads:
@@ -159,44 +149,89 @@ def torch_rate(model: str, batch: int, steps: int, rounds: int, threads: int) ->
     opt.step()
     return loss
 
-  rate, loss = median_rate(step, lambda loss: loss, steps, rounds)
-  return {"rate": rate, "loss": float(loss.detach())}
+  return step, lambda loss: float(loss.detach()), {}
 
 
-def _child(queue, name, model, batch, steps, rounds, threads, malloc):
+def _child(conn, name, model, batch, steps, threads, malloc):
+  """Builds one framework's step and warms it up, then times one round of ``steps`` steps (more
+  if they take under MIN_ROUND_S) per "round" message, replying with its steps/s, until "done"
+  (replying with its info)."""
   try:
     if malloc == "keep":
       from inverse3d.host_memory import keep_freed_memory
       if not keep_freed_memory():
         raise RuntimeError("--malloc keep: this C library is not glibc")
-    result = (jax_rate(model, batch, steps, rounds) if name == "jax"
-              else torch_rate(model, batch, steps, rounds, threads))
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    step, finish, info = (jax_step(model, batch) if name == "jax"
+                          else torch_step(model, batch, threads))
+    for _ in range(3):
+      out = step()
+    finish(out)
+    start = time.perf_counter()
+    for _ in range(3):
+      out = step()
+    finish(out)
+    # Rounds of at least MIN_ROUND_S: a fast step's round of --steps steps would be too short.
+    steps = max(steps, math.ceil(MIN_ROUND_S * 3 / (time.perf_counter() - start)))
+    conn.send("ready")
+    while conn.recv() == "round":
+      start = time.perf_counter()
+      for _ in range(steps):
+        out = step()
+      info["loss"] = finish(out)
+      conn.send(steps / (time.perf_counter() - start))
+    info["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    conn.send(info)
   except Exception:  # reported by the parent, which would otherwise wait forever
-    result = {"error": traceback.format_exc()}
-  queue.put(result)
+    conn.send({"error": traceback.format_exc()})
 
 
-def measure(name: str, model: str, batch: int, steps: int, rounds: int, threads: int,
+def measure(sides: dict, model: str, batch: int, steps: int, rounds: int,
             malloc: str) -> dict:
-  """Runs one framework's measurement in a fresh child process."""
+  """Steps/s of every side, ``{label: (framework, threads)}``, each in its own child process.
+  The children take turns, one round each (the order rotating), so that every side is timed
+  over the same stretch of the machine's load. Returns ``{label: info with "rate"}``."""
   ctx = multiprocessing.get_context("spawn")
-  queue = ctx.Queue()
-  child = ctx.Process(target=_child,
-                      args=(queue, name, model, batch, steps, rounds, threads, malloc))
-  child.start()
-  result = queue.get()
-  child.join()
-  if "error" in result:
-    raise RuntimeError(f"{name} {model} measurement failed in its child process:\n"
-                       f"{result['error']}")
-  return result
+  children = {}
+  for label, (name, threads) in sides.items():
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_child,
+                          args=(child, name, model, batch, steps, threads, malloc))
+    process.start()
+    children[label] = (parent, process)
+  try:
+    for label, (conn, _) in children.items():
+      reply = conn.recv()
+      if reply != "ready":
+        raise RuntimeError(f"{label} {model}: its child process failed:\n{reply['error']}")
+    rates = {label: [] for label in children}
+    labels = list(children)
+    for r in range(rounds):
+      for label in labels[r % len(labels):] + labels[:r % len(labels)]:
+        conn = children[label][0]
+        time.sleep(SETTLE_S)
+        conn.send("round")
+        reply = conn.recv()
+        if isinstance(reply, dict):
+          raise RuntimeError(f"{label} {model}: its child process failed:\n{reply['error']}")
+        rates[label].append(reply)
+    results = {}
+    for label, (conn, _) in children.items():
+      conn.send("done")
+      results[label] = {**conn.recv(), "rate": statistics.median(rates[label])}
+    return results
+  finally:
+    for _, process in children.values():
+      process.join(timeout=60)
+      if process.is_alive():
+        process.kill()
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
-  parser.add_argument("--rounds", type=int, default=5, help="timed rounds; the median counts")
+  parser.add_argument("--steps", type=int, default=10,
+                      help="timed steps per round (at least; rounds last 0.3 s or more)")
+  parser.add_argument("--rounds", type=int, default=7,
+                      help="timed rounds per side, taken in turns; the median counts")
   parser.add_argument("--batch", type=int, default=40, help="batch size (the paper's 40)")
   parser.add_argument("--threads", default="1,0",
                       help="comma-separated torch thread counts (0: its default)")
@@ -213,9 +248,10 @@ def main():
         f"{'JAX/torch':>10}{'JAX peak RSS MB':>16}{'torch peak RSS MB':>18}{'XLA step MB':>12}")
   for model in MODELS:
     for malloc in mallocs:
-      jx = measure("jax", model, args.batch, args.steps, args.rounds, 0, malloc)
-      runs = {t: measure("torch", model, args.batch, args.steps, args.rounds, t, malloc)
-              for t in threads}
+      sides = {"jax": ("jax", 0), **{t: ("torch", t) for t in threads}}
+      results = measure(sides, model, args.batch, args.steps, args.rounds, malloc)
+      jx = results.pop("jax")
+      runs = results
       best = max(runs.values(), key=lambda r: r["rate"])
       rates = ", ".join(f"{r['rate']:.1f} ({t or 'default'})" for t, r in runs.items())
       print(f"{model:<14}{malloc:>8}{jx['rate']:>12.1f}{rates:>30}"

@@ -13,7 +13,7 @@ for configs that set ``keep_freed_memory``, the benchmark), never a library impo
 jobs that allocate the same buffers step after step; a job whose large arrays come in many sizes
 fragments the kept heap (Table 2's closed-form job: peak RSS 7.8 against 5.1 GB). The memory a step frees stays mapped for the next one,
 so the resident memory stays near its peak, and the peak grows a little: 3.28 against 3.17 GB
-in a conv Fig. 9 job, 1.2-1.4 against 1.0 GB in the train-step benchmark (RESULTS.md).
+in a conv Fig. 9 job, 1.1-1.4 against 1.0 GB in the train-step benchmark (RESULTS.md).
 """
 from __future__ import annotations
 
