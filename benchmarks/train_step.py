@@ -219,8 +219,9 @@ def measure(sides: dict, model: str, batch: int, steps: int, rounds: int,
       conn.send("done")
       results[label] = {**conn.recv(), "rate": statistics.median(rates[label])}
     return results
-  finally:
-    for _, process in children.values():
+  finally:  # a child still waiting for a message sees the pipe close and ends
+    for conn, process in children.values():
+      conn.close()
       process.join(timeout=60)
       if process.is_alive():
         process.kill()

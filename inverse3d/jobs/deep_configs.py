@@ -112,7 +112,8 @@ def base_config(dataset: str, runlocal: bool, **components) -> ml_collections.Co
       "ridge": 0.0})
   config.figure_samples = 4
   # The launcher makes malloc keep freed memory (inverse3d.host_memory): XLA:CPU's training
-  # steps stop page-faulting their buffers in afresh (this job: 146 -> 122 s, peak RSS +4%).
+  # steps stop page-faulting their buffers in afresh (a conv Fig. 9 job: 146 -> 122 s, peak
+  # RSS +4%).
   # Not for the closed-form jobs, whose varied large arrays would fragment the kept heap.
   config.keep_freed_memory = True
   if runlocal:

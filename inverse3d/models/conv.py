@@ -100,9 +100,8 @@ class BatchLastConv(nn.Module):
       if not (self.transpose and self.batch_last):
         raise ValueError("phase_factor: phase-decomposed grids are for transposed batch-last "
                          f"layers, got transpose={self.transpose}, batch_last={self.batch_last}")
-      y = conv_transpose_phases(x, w, self.stride, self.phase_factor)
-      return y + jnp.reshape(b, (-1,) + (1,) * (y.ndim - 1))
-    if self.transpose:
+      layer = lambda v: conv_transpose_phases(v, w, self.stride, self.phase_factor)
+    elif self.transpose:
       layer = lambda v: conv_transpose_batch_last(v, w, self.stride, self.method)
     elif self.method in ("auto", "gather"):
       layer = lambda v: conv_batch_last(v, w, self.stride)
@@ -110,7 +109,8 @@ class BatchLastConv(nn.Module):
       raise ValueError(f"method: a strided convolution is computed by 'gather' (or 'auto'), "
                        f"got {self.method!r}")
     if self.batch_last:
-      return layer(x) + jnp.reshape(b, (-1,) + (1,) * (dims + 1))
+      y = layer(x)
+      return y + jnp.reshape(b, (-1,) + (1,) * (y.ndim - 1))
     order = (dims + 1, *range(1, dims + 1), 0)  # (N, *S, C) <-> (C, *S, N)
     return jnp.transpose(layer(jnp.transpose(x, order)), order) + b
 
