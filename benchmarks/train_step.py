@@ -63,12 +63,12 @@ def jax_step(model: str, batch: int) -> tuple[Callable[[], object], Callable, di
   analysis of the compiled step."""
   import jax
 
-  from inverse3d.models.framework import init_params
-  from inverse3d.models.registry import build_model
-  from inverse3d.train.defaults import default_config
+  from inverse3d.mapping.framework import init_params
+  from inverse3d.mapping.registry import build_model
+  from inverse3d.mapping.defaults import default_config
   from inverse3d.train.optim import build_optimizer
   from inverse3d.train.parallel import DataParallel, make_train_step
-  from inverse3d.train.stages import TRAINABLE, stage_error_fn
+  from inverse3d.mapping.stages import TRAINABLE, stage_error_fn
   from inverse3d.train.state import create_state
 
   if model == "faces_ff":

@@ -20,7 +20,7 @@ def get_config(arg=None):
                        mapping="ff", shape_decoder="linear")
   # Few shapes (the 227x227 encoder is the cost), but more than the shape code's 400 PCA
   # components need for objects.
-  n_train = 400 if DATASET_KIND[options["dataset"]] == "faces" else 800
+  n_train = 400 if DATASET_KIND[options["dataset"]] == "points" else 800
   config.data.n_train, config.data.n_test, config.data.n_val = n_train, 200, 100
   config.data.views_per_shape = 1
   config.train.steps = {"image_ae": 300, "mapping": 300, "finetune": 300}

@@ -16,7 +16,7 @@ from inverse3d.checks import check_choice
 from inverse3d.jobs.deep_configs import DATASET_KIND, base_config, choice, parse_arg
 
 ENCODERS = ("linear", "ff", "conv")
-DECODERS = {"faces": ("linear", "ff"), "objects": ("linear", "ff", "conv")}
+DECODERS = {"points": ("linear", "ff"), "voxels": ("linear", "ff", "conv")}
 
 
 def get_config(arg=None):

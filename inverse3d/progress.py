@@ -53,11 +53,17 @@ class Progress:
 
 
 class MetricsWriter:
-  """Appends one JSON object per call to ``workdir/metrics.jsonl`` (flushed each write)."""
+  """Appends one JSON object per call to ``workdir/metrics.jsonl`` (flushed each write).
 
-  def __init__(self, workdir, filename: str = "metrics.jsonl"):
+  ``fresh``: start the file anew (a job that recomputes every line on each invocation), rather
+  than appending to it (a training loop resuming its own lines).
+  """
+
+  def __init__(self, workdir, filename: str = "metrics.jsonl", fresh: bool = False):
     os.makedirs(workdir, exist_ok=True)
     self.path = os.path.join(workdir, filename)
+    if fresh and os.path.exists(self.path):
+      os.remove(self.path)
 
   def write(self, **metrics) -> None:
     record = {k: (float(v) if hasattr(v, "__float__") and not isinstance(v, (int, str)) else v)

@@ -1,6 +1,7 @@
-"""The training loop with orbax checkpoints: a run killed with SIGKILL and restarted ends with
-the same parameters as an uninterrupted run; incompatible checkpoints, NaN batches and a
-diverging loss stop with clear errors; all four stages train and log."""
+"""The mapping's training loop on the core's checkpoints: a run killed with SIGKILL and restarted
+ends with the same parameters as an uninterrupted run; a finished run reruns as a no-op;
+incompatible checkpoints (any trajectory field), NaN data and a diverging loss stop with clear
+errors; all four stages train and log."""
 import json
 import os
 import signal
@@ -11,15 +12,15 @@ import time
 import numpy as np
 import pytest
 
-from inverse3d.train import default_config, train
-from inverse3d.train.checkpoint import fingerprint_differences
+from inverse3d.mapping import default_config, train
+from inverse3d.train.checkpoint import config_fingerprint, fingerprint_differences
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(stages=("shape_ae", "mapping"), steps=20):
   """FF components on 8x8 images and 10-point clouds, codes 6 and 5, batch 8."""
-  config = default_config("faces", shape_shape=(10, 3), image_shape=(8, 8, 1),
+  config = default_config("points", shape_shape=(10, 3), image_shape=(8, 8, 1),
                           image_encoder="ff", mapping="ff", shape_decoder="ff")
   config.model.image_code, config.model.shape_code = 6, 5
   for slot in ("image_encoder", "image_decoder", "mapping", "shape_encoder", "shape_decoder"):
@@ -53,8 +54,8 @@ import numpy as np
 sys.path.insert(0, sys.argv[3])
 from test_checkpoint import tiny_config, tiny_data
 from inverse3d.files import atomic_write
-from inverse3d.train import train
-params = train(tiny_config(steps=60), sys.argv[1], tiny_data())
+from inverse3d.mapping import train
+params = train(tiny_config(steps=60), sys.argv[1], tiny_data())["params"]
 flat = {"/".join(map(str, k)): v for k, v in
         __import__("flax").traverse_util.flatten_dict(params).items()}
 with atomic_write(sys.argv[2]) as f:
@@ -111,7 +112,7 @@ def test_all_four_stages_train_log_and_evaluate(tmp_path):
   config.train.mapping_target = "shape"
   data = {**tiny_data(), "test_images": tiny_data(8, 1)["images"],
           "test_shapes": tiny_data(8, 1)["shapes"], "extra_shapes": tiny_data(16, 2)["shapes"]}
-  params = train(config, tmp_path, data)
+  params = train(config, tmp_path, data)["params"]
   records = read_metrics(tmp_path)
   assert [r["step"] for r in records] == list(range(1, 61))
   for i, stage in enumerate(config.train.stages):
@@ -121,23 +122,43 @@ def test_all_four_stages_train_log_and_evaluate(tmp_path):
     assert "test_rmse" in mine[-1] and 0 < mine[-1]["test_rmse"] < 1
   assert set(params) == {"image_encoder", "image_decoder", "mapping", "shape_encoder",
                          "shape_decoder"}
-  # Finished: a second call restores the last checkpoint and returns the same params.
-  again = train(config, tmp_path, data)
-  np.testing.assert_array_equal(again["mapping"]["out"]["kernel"],
-                                params["mapping"]["out"]["kernel"])
 
 
-def test_pmap_runner_trains_and_restores_like_shard_map(tmp_path):
-  results = {}
-  for mode in ("shard_map", "pmap"):
-    config = tiny_config(stages=("mapping",), steps=6)
-    config.train.parallel = mode
-    results[mode] = train(config, tmp_path / mode, tiny_data())
-    restored = train(config, tmp_path / mode, tiny_data())  # finished: restores step 6
-    np.testing.assert_array_equal(restored["mapping"]["out"]["kernel"],
-                                  results[mode]["mapping"]["out"]["kernel"])
-  np.testing.assert_allclose(results["pmap"]["mapping"]["out"]["kernel"],
-                             results["shard_map"]["mapping"]["out"]["kernel"], atol=1e-6)
+def test_rerun_of_a_finished_run_is_a_no_op(tmp_path):
+  config, data = tiny_config(stages=("mapping",), steps=6), tiny_data()
+  first = train(config, tmp_path, data)
+  lines = read_metrics(tmp_path)
+  again = train(config, tmp_path, data)  # finished: restores step 6, trains nothing
+  np.testing.assert_array_equal(again["params"]["mapping"]["out"]["kernel"],
+                                first["params"]["mapping"]["out"]["kernel"])
+  np.testing.assert_array_equal(again["labeled_rows"], first["labeled_rows"])
+  assert again["train_seconds"] == first["train_seconds"] > 0
+  assert read_metrics(tmp_path) == lines and [r["step"] for r in lines] == list(range(1, 7))
+
+
+@pytest.mark.parametrize("field, value", [("train.optimizer.learning_rate", 0.05),
+                                          ("train.optimizer.clip_norm", 1.0),
+                                          ("train.labeled_fraction", 0.5), ("seed", 3)])
+def test_resume_with_any_trajectory_change_is_refused(tmp_path, field, value):
+  config = tiny_config(stages=("mapping",), steps=5)
+  train(config, tmp_path, tiny_data())
+  section, _, name = field.rpartition(".")
+  changed = tiny_config(stages=("mapping",), steps=5)
+  (changed if not section else changed[section.split(".")[0]] if "." not in section
+   else changed.train.optimizer)[name] = value
+  with pytest.raises(ValueError, match=f"{field}: .* in the checkpoint, {value!r} in this "
+                                       f"config"):
+    train(changed, tmp_path, tiny_data())
+
+
+def test_fingerprint_leaves_out_only_what_cannot_change_the_run():
+  config = tiny_config()
+  fingerprint = config_fingerprint(config)
+  assert "train.optimizer.learning_rate" in fingerprint and "seed" in fingerprint
+  assert not {"train.log_every", "train.eval_every", "train.checkpoint_every",
+              "train.keep_checkpoints"} & set(fingerprint)
+  config.train.log_every, config.train.checkpoint_every = 7, 3
+  assert config_fingerprint(config) == fingerprint
 
 
 def test_incompatible_checkpoint_is_refused(tmp_path):
@@ -151,28 +172,29 @@ def test_incompatible_checkpoint_is_refused(tmp_path):
   assert "model.mapping.name: 'ff' in the checkpoint, 'linear' in this config" in message
 
 
-def test_nan_in_a_batch_stops_naming_the_step(tmp_path):
-  data = tiny_data(16)
-  data["shapes"][11, 3, 1] = np.nan
-  config = tiny_config(stages=("shape_ae",), steps=10)
-  with pytest.raises(ValueError) as err:
-    train(config, tmp_path, data)
-  message = str(err.value)
-  assert "expected finite values, got 1 NaN or inf entries" in message
-  assert message.startswith("shapes of the batch at step ")
-  step = int(message.split("at step ")[1].split()[0])
-  assert step < 2  # row 11 is in one of the two batches of the first epoch
-  # Every step before it trained and was logged; nothing after it.
-  assert [r["step"] for r in read_metrics(tmp_path)] == list(range(1, step + 1))
+@pytest.mark.parametrize("key", ["shapes", "test_images"])
+def test_nan_in_the_data_fails_before_training_naming_the_array(tmp_path, key):
+  data = {**tiny_data(16), "test_images": tiny_data(8, 1)["images"],
+          "test_shapes": tiny_data(8, 1)["shapes"]}
+  data[key][5, 3, 1] = np.nan
+  with pytest.raises(ValueError, match=rf"data\['{key}'\]: expected finite values, got 1 NaN"):
+    train(tiny_config(stages=("shape_ae", "mapping"), steps=10), tmp_path, data)
+  assert read_metrics(tmp_path) == [] and not (tmp_path / "checkpoints").exists()
 
 
 def test_diverging_loss_stops_naming_the_step(tmp_path):
   config = tiny_config(stages=("shape_ae",), steps=10)
   config.train.optimizer.update({"name": "sgd", "momentum": 0.0, "schedule": "constant",
                                  "learning_rate": 1e30})
-  with pytest.raises(FloatingPointError, match=r"stage shape_ae, step \d: expected a finite "
-                                               r"loss, got (nan|inf)"):
+  config.train.checkpoint_every = 1
+  with pytest.raises(FloatingPointError, match=r"train, step (\d+), stage shape_ae: expected a "
+                                               r"finite loss") as err:
     train(config, tmp_path, tiny_data())
+  step = int(err.value.args[0].split("step ")[1].split(",")[0])
+  # The step named counts like metrics.jsonl, and the checkpoints stop before it.
+  assert [r["step"] for r in read_metrics(tmp_path)] == list(range(1, step))
+  assert committed_steps(tmp_path)[-1] == step - 1
+  assert f"last good checkpoint: step {step - 1}" in err.value.args[0]
 
 
 @pytest.mark.parametrize("change, message", [

@@ -5,16 +5,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inverse3d.models import (ConvDecoder, ConvEncoder, ConvMapping, MLP, build_model,
-                              init_from_pca, init_params)
-from inverse3d.train.defaults import default_config
+from inverse3d.mapping import build_model, default_config, init_from_pca, init_params
+from inverse3d.models import ConvDecoder, ConvEncoder, ConvMapping, MLP
 
 KEY = jax.random.key(0)
 
 
 def tiny_model_config(**overrides):
   """Faces-like model on 8x8 images and 10-point clouds, codes 6 and 5."""
-  config = default_config("faces", shape_shape=(10, 3), image_shape=(8, 8, 1),
+  config = default_config("points", shape_shape=(10, 3), image_shape=(8, 8, 1),
                           image_encoder="linear", mapping="linear", shape_decoder="linear").model
   config.image_code, config.shape_code = 6, 5
   config.mapping.hidden = ()
@@ -82,7 +81,7 @@ def test_conv_encoder_and_decoder_shapes_2d_and_3d():
 
 
 def test_table1_sizes_for_objects_with_conv_components():
-  config = default_config("objects", shape_shape=(30, 30, 30), image_encoder="conv",
+  config = default_config("voxels", shape_shape=(30, 30, 30), image_encoder="conv",
                           mapping="conv", shape_decoder="conv").model
   model = build_model(config)
   shapes = jax.eval_shape(lambda: init_params(model, KEY))
@@ -96,7 +95,7 @@ def test_table1_sizes_for_objects_with_conv_components():
   out = jax.eval_shape(lambda p: model.apply({"params": p}, jnp.zeros((2, 32, 32, 1)),
                                              method="predict"), shapes)
   assert out.shape == (2, 30, 30, 30)
-  ff = build_model(default_config("faces", shape_shape=(50, 3), mapping="ff",
+  ff = build_model(default_config("points", shape_shape=(50, 3), mapping="ff",
                                   shape_decoder="ff").model)
   ff_shapes = jax.eval_shape(lambda: init_params(ff, KEY))
   assert ff_shapes["mapping"]["hidden_0"]["kernel"].shape == (60, 100)
@@ -172,8 +171,8 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_alexnet_image_autoencoder_targets_the_resized_image():
   """The 2D autoencoder of a 227x227 AlexNet encoder reconstructs a 32x32 version of it."""
-  from inverse3d.train.stages import stage_error_fn
-  config = default_config("faces", shape_shape=(10, 3), image_shape=(227, 227, 3),
+  from inverse3d.mapping.stages import stage_error_fn
+  config = default_config("points", shape_shape=(10, 3), image_shape=(227, 227, 3),
                           image_encoder="alexnet").model
   config.image_encoder.channels, config.image_encoder.fc = (4, 6, 8, 6, 5), (7, 6)
   config.image_decoder.hidden = (8,)

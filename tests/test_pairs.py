@@ -6,16 +6,16 @@ import pytest
 from inverse3d.data.pairs import make_paired_dataset
 
 
-@pytest.mark.parametrize("name,views,shape_dims", [
+@pytest.mark.parametrize("name,views,shape_shape", [
     ("procedural_faces", 3, None), ("procedural_objects", 8, (30, 30, 30))])
-def test_procedural_layout(name, views, shape_dims):
+def test_procedural_layout(name, views, shape_shape):
   ds = make_paired_dataset(name, jax.random.key(0), 6, 3, face_vertices=300)
   assert ds["train"]["images"].shape[:2] == (6, views)
   assert ds["test"]["images"].shape == (3, views, 32, 32)
   assert ds["train"]["images"].dtype == np.float32
   assert 0 <= ds["train"]["images"].min() and ds["train"]["images"].max() <= 1
   assert ds["train"]["images"].std() > 0.05  # shaded, not blank
-  dims = shape_dims or ds["shape_dims"]
+  dims = shape_shape or ds["shape_shape"]
   assert ds["train"]["shapes"].shape == (6, int(np.prod(dims)))
   assert len(ds["view_angles"]) == views
   if ds["kind"] == "points":

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from inverse3d.jobs import deep_configs, train as train_job
-from inverse3d.jobs.train_data import (model_images, resolve_shape_shape, training_pairs)
-from inverse3d.jobs.train_eval import evaluate
+from inverse3d.mapping.data import (model_images, resolve_shape_shape, training_pairs)
+from inverse3d.mapping.scores import evaluate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = ("deep_faces", "deep_objects", "deep_alexnet", "deep_components", "deep_semisup")
@@ -242,7 +242,7 @@ def test_alexnet_encoder_on_wrong_image_size_is_refused(tmp_path):
   assert not os.path.exists(tmp_path / "runs")
 
 
-def test_nan_in_a_batch_names_the_stage_and_step(tmp_path, monkeypatch):
+def test_nan_in_the_dataset_fails_before_training_naming_it(tmp_path, monkeypatch):
   make = train_job.make_paired_dataset
 
   def with_nan(*args, **kwargs):
@@ -254,9 +254,9 @@ def test_nan_in_a_batch_names_the_stage_and_step(tmp_path, monkeypatch):
   monkeypatch.setattr(train_job, "make_paired_dataset", with_nan)
   config = get_config("deep_faces")
   config.pca_init = False
-  with pytest.raises(ValueError, match=r"images of the batch at step 0 \(stage mapping\): "
-                                       r"expected finite values"):
+  with pytest.raises(ValueError, match=r"procedural_faces train images: expected finite values"):
     train_job.run(config, str(tmp_path))
+  assert not (tmp_path / "runs").exists()
 
 
 def test_incompatible_checkpoint_and_data_are_refused(faces_run, tmp_path):

@@ -7,7 +7,7 @@ Every dataset comes out in one layout, whatever its source::
                "labels": (N,) int32},                       # class (objects) or 0 (faces)
      "test": {...},
      "kind": "points" | "voxels",
-     "shape_dims": (V, 3) | (30, 30, 30),                   # to unflatten a shape vector
+     "shape_shape": (V, 3) | (30, 30, 30),                   # to unflatten a shape vector
      "view_angles": (A,) degrees,
      "triangles": (T, 3) int32 | None}                      # face topology, for figures
 
@@ -80,7 +80,7 @@ def make_paired_dataset(name: str, key, n_train: int, n_test: int, image_size: i
              else load_face_model(real("face_model_ict.npz")))
     return {"train": _face_split(key_train, model, n_train, image_size),
             "test": _face_split(key_test, model, n_test, image_size),
-            "kind": "points", "shape_dims": tuple(model.mean.shape),
+            "kind": "points", "shape_shape": tuple(model.mean.shape),
             "view_angles": np.asarray(FACE_YAWS, np.float32),
             "triangles": np.asarray(model.triangles)}
 
@@ -93,5 +93,5 @@ def make_paired_dataset(name: str, key, n_train: int, n_test: int, image_size: i
               for split, k, n in (("train", key_train, n_train), ("test", key_test, n_test))}
   return {split: _object_split(splits[split]["voxels"], splits[split]["labels"], image_size)
           for split in ("train", "test")} | {
-              "kind": "voxels", "shape_dims": (30, 30, 30),
+              "kind": "voxels", "shape_shape": (30, 30, 30),
               "view_angles": np.asarray(OBJECT_VIEW_ANGLES, np.float32), "triangles": None}

@@ -2,7 +2,7 @@
 
 Every deep config is one ``train`` job (:mod:`inverse3d.jobs.train`) over one paired dataset,
 training one or more *runs*. ``config.model`` and ``config.train`` come from
-:func:`inverse3d.train.defaults.default_config` (the schema); ``config.runs.<name>`` holds what
+:func:`inverse3d.mapping.defaults.default_config` (the schema); ``config.runs.<name>`` holds what
 a run changes: whole ``model`` fields (component specs are replaced, never merged), whole
 ``train`` fields, and ``pca_init``::
 
@@ -15,12 +15,12 @@ import ml_collections
 
 from inverse3d.checks import check_choice
 from inverse3d.models.alexnet import INPUT_SHAPE as ALEXNET_INPUT
-from inverse3d.train.defaults import TABLE1, default_config
+from inverse3d.mapping.defaults import TABLE1, default_config
 
-DATASET_KIND = {"procedural_faces": "faces", "ict_faces": "faces",
-                "procedural_objects": "objects", "modelnet10": "objects"}
+DATASET_KIND = {"procedural_faces": "points", "ict_faces": "points",
+                "procedural_objects": "voxels", "modelnet10": "voxels"}
 # Face vertex counts depend on the mesh the dataset builds, so configs leave them to the job.
-SHAPE_SHAPE = {"faces": (None, 3), "objects": (30, 30, 30)}
+SHAPE_SHAPE = {"points": (None, 3), "voxels": (30, 30, 30)}
 SLOTS = ("image_encoder", "image_decoder", "mapping", "shape_encoder", "shape_decoder")
 AUTOENCODERS = {"image_ae": ("image_encoder", "image_decoder"),
                 "shape_ae": ("shape_encoder", "shape_decoder")}
@@ -94,7 +94,7 @@ def base_config(dataset: str, runlocal: bool, **components) -> ml_collections.Co
       "image_size": 32,
       "face_vertices": 4000,
       "face_modes": 40,
-      "views_per_shape": 3 if kind == "faces" else 2,  # training pairs per shape (random views)
+      "views_per_shape": 3 if kind == "points" else 2,  # training pairs per shape (random views)
       "n_val": 300,            # held-out test pairs evaluated every train.eval_every steps
   })
   config.model = defaults.model

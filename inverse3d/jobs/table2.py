@@ -20,7 +20,8 @@ from inverse3d.data.pairs import make_paired_dataset
 from inverse3d.eval import closed_form_scores
 from inverse3d.eval import figures
 from inverse3d.files import atomic_write, save_figure
-from inverse3d.jobs.train_eval import evaluate
+from inverse3d.mapping.data import check_dataset
+from inverse3d.mapping.scores import evaluate
 from inverse3d.progress import MetricsWriter, Progress
 
 PAPER_TABLE2 = {"faces": (0.8727, 2.2869), "ModelNet": (0.0970, 0.1469),
@@ -85,6 +86,7 @@ def run_dataset(name: str, config, key, workdir: str, writer: MetricsWriter) -> 
                                 image_size=config.image_size,
                                 face_vertices=config.face_vertices,
                                 face_modes=config.face_modes, data_dir=config.data_dir or None)
+  check_dataset(name, dataset)
   kind, train, test = dataset["kind"], dataset["train"], dataset["test"]
   # A random order, so that "the first n labeled shapes" of the sweep is a random subset even
   # where a split is sorted by class (ModelNet10); every fit is invariant to the order.
@@ -104,7 +106,7 @@ def run_dataset(name: str, config, key, workdir: str, writer: MetricsWriter) -> 
   predictors = {"lowdim": lambda im: linear.predict(lowdim, im),
                 "direct": lambda im: linear.predict(direct, im),
                 "mean_shape": lambda im: jnp.broadcast_to(mean_shape, (len(im), len(mean_shape)))}
-  scores = {method: evaluate(f, test, kind, dataset["shape_dims"])
+  scores = {method: evaluate(f, test, kind, dataset["shape_shape"])
             for method, f in predictors.items()}
   for method, score in scores.items():
     writer.write(dataset=name, method=method, rmse=score["rmse"])
@@ -121,7 +123,7 @@ def run_dataset(name: str, config, key, workdir: str, writer: MetricsWriter) -> 
            for m in ("lowdim", "direct")}
   save_figure(figures.reconstruction_figure(
       images, test["shapes"][samples], {figures.METHOD_LABELS[m]: p for m, p in preds.items()},
-      kind, dataset["shape_dims"], f"{name}: test samples, middle view"),
+      kind, dataset["shape_shape"], f"{name}: test samples, middle view"),
               os.path.join(figure_dir, f"table2_{name}_samples.png"))
   if kind == "points":
     mean_face = np.asarray(mean_shape).reshape(-1, 3)
@@ -150,7 +152,7 @@ def results_table(results: dict) -> str:
 
 def run(config, workdir: str) -> dict:
   """Runs every dataset in ``config.datasets``; writes results.json and results.md."""
-  writer = MetricsWriter(workdir)
+  writer = MetricsWriter(workdir, fresh=True)  # every line is recomputed, on a rerun too
   keys = jax.random.split(jax.random.key(config.seed), len(config.datasets))
   results = {name: run_dataset(name, config, key, workdir, writer)
              for name, key in zip(config.datasets, keys)}

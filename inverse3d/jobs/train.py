@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import jax
 import ml_collections
@@ -24,19 +23,20 @@ from absl import logging
 from inverse3d.data.pairs import make_paired_dataset
 from inverse3d.eval import figures
 from inverse3d.files import atomic_write, save_figure
-from inverse3d.jobs.train_data import (guard_data_config, loop_data, loop_labeled_rows,
-                                       resolve_shape_shape, training_pairs)
-from inverse3d.jobs.train_eval import closed_form_rows, evaluate, pca_bases
-from inverse3d.models.registry import build_model
+from inverse3d.mapping.data import (check_dataset, guard_data_config, loop_data,
+                                    resolve_shape_shape, training_pairs)
+from inverse3d.mapping.scores import closed_form_rows, evaluate, pca_bases
+from inverse3d.mapping.registry import build_model
 from inverse3d.progress import MetricsWriter, Progress
-from inverse3d.train.loop import train
+from inverse3d.mapping.loop import train
 
 RUN_FIELDS = ("model", "train", "pca_init")
 
 
-def run_config(config, name: str, shape_dims) -> ml_collections.ConfigDict:
+def run_config(config, name: str, shape_shape) -> ml_collections.ConfigDict:
   """The config of run ``name``: ``config`` with the run's ``model``/``train`` fields replaced
-  whole (component specs are not merged) and its ``pca_init``; shape_shape from the data."""
+  whole (component specs are not merged) and its ``pca_init``; shape_shape from the data;
+  without ``runs`` and ``closed_form``, so that the run's checkpoints do not depend on them."""
   changes = config.runs[name]
   unknown = sorted(set(changes) - set(RUN_FIELDS))
   if unknown:
@@ -47,7 +47,8 @@ def run_config(config, name: str, shape_dims) -> ml_collections.ConfigDict:
     for key, value in changes.get(section, {}).items():
       merged[section][key] = value
   merged.pca_init = changes.get("pca_init", config.pca_init)
-  merged.model.shape_shape = resolve_shape_shape(merged.model.shape_shape, shape_dims,
+  del merged["runs"], merged["closed_form"]  # the other runs' and the closed form's fields
+  merged.model.shape_shape = resolve_shape_shape(merged.model.shape_shape, shape_shape,
                                                  f"{model_path(config, name)}.shape_shape")
   return merged
 
@@ -70,26 +71,24 @@ def validation_curve(metrics_path: str, batch_size: int, n_labeled: int) -> tupl
 
 def train_run(config, name: str, dataset: dict, pairs: tuple, workdir: str) -> dict:
   """Trains run ``name`` (resuming from ``workdir/runs/name``) and scores it on the test set."""
-  rc = run_config(config, name, dataset["shape_dims"])
+  rc = run_config(config, name, dataset["shape_shape"])
   model = build_model(rc.model, model_path(config, name))
   data = loop_data(dataset, pairs, model.image_shape, model.shape_shape, config.data.n_val)
-  n_labeled = len(loop_labeled_rows(rc.seed, len(data["images"]), rc.train.labeled_fraction))
   run_dir = os.path.join(workdir, "runs", name)
-  start = time.perf_counter()
-  params = train(rc, run_dir, data, pca=pca_bases(rc.model, rc.pca_init, data["images"],
-                                                  dataset["train"]["shapes"], rc.seed))
-  seconds = time.perf_counter() - start
+  trained = train(rc, run_dir, data, pca=pca_bases(rc.model, rc.pca_init, data["images"],
+                                                   dataset["train"]["shapes"], rc.seed))
+  params, n_labeled = trained["params"], len(trained["labeled_rows"])
   predict = jax.jit(lambda x: model.apply({"params": params}, x, method="predict"))
   scores = evaluate(predict, dataset["test"], dataset["kind"], model.shape_shape,
                     image_shape=model.image_shape, keep=config.figure_samples)
-  return {"scores": scores, "n_labeled": n_labeled,
+  return {"scores": scores, "n_labeled": n_labeled, "labeled_rows": trained["labeled_rows"],
           "labeled_fraction": float(rc.train.labeled_fraction),
           "pretrained": bool(rc.pca_init) or bool({"image_ae", "shape_ae"} & set(rc.train.stages)),
           "components": {k: rc.model[k]["name"] for k in ("image_encoder", "mapping",
                                                           "shape_decoder")},
           "stages": list(rc.train.stages),
           "steps": {s: int(rc.train.steps[s]) for s in rc.train.stages},
-          "train_seconds": round(seconds, 1),
+          "train_seconds": round(trained["train_seconds"], 1),
           "curve": validation_curve(os.path.join(run_dir, "metrics.jsonl"),
                                     rc.train.batch_size, n_labeled)}
 
@@ -97,7 +96,7 @@ def train_run(config, name: str, dataset: dict, pairs: tuple, workdir: str) -> d
 def draw(config, workdir: str, dataset: dict, runs: dict, closed: dict) -> None:
   """Every figure of the module docstring."""
   figure_dir = os.path.join(workdir, "figures")
-  name, kind, dims = config.data.name, dataset["kind"], dataset["shape_dims"]
+  name, kind, dims = config.data.name, dataset["kind"], dataset["shape_shape"]
   test, k = dataset["test"], config.figure_samples
   middle = test["images"].shape[1] // 2
   full = closed[1.0] if 1.0 in closed else closed[max(closed)]
@@ -174,11 +173,12 @@ def run(config, workdir: str) -> dict:
   dataset = make_paired_dataset(d.name, key_data, d.n_train, d.n_test,
                                 image_size=d.image_size, face_vertices=d.face_vertices,
                                 face_modes=d.face_modes, data_dir=d.data_dir or None)
+  check_dataset(d.name, dataset)
   n_shapes, n_views = dataset["train"]["images"].shape[:2]
   pairs = training_pairs(key_pairs, n_shapes, n_views, d.views_per_shape)
   for name in config.runs:  # every run's config is checked before anything trains
-    build_model(run_config(config, name, dataset["shape_dims"]).model, model_path(config, name))
-  writer = MetricsWriter(workdir)
+    build_model(run_config(config, name, dataset["shape_shape"]).model, model_path(config, name))
+  writer = MetricsWriter(workdir, fresh=True)  # every line is recomputed, on a rerun too
   progress = Progress(f"runs on {d.name}", total=len(config.runs), unit="runs", every_s=0)
   runs = {}
   for name in config.runs:
@@ -187,8 +187,8 @@ def run(config, workdir: str) -> dict:
     logging.info("%s %s: test RMSE %.5f", d.name, name, runs[name]["scores"]["rmse"])
     progress.update(1, rmse=runs[name]["scores"]["rmse"])
   progress.close()
-  closed = closed_form_rows(config, dataset, pairs, [r["labeled_fraction"] for r in
-                                                     runs.values()],
+  closed = closed_form_rows(config, dataset, pairs,
+                            {r["labeled_fraction"]: r["labeled_rows"] for r in runs.values()},
                             keep=config.figure_samples)
   for fraction, rows in closed.items():
     for method, scores in rows.items():
@@ -198,7 +198,8 @@ def run(config, workdir: str) -> dict:
   results = {"dataset": d.name, "n_train_shapes": int(n_shapes),
              "n_test_shapes": int(len(dataset["test"]["shapes"])),
              "train_pairs": int(len(pairs[0])),
-             "runs": {name: {**{k: v for k, v in r.items() if k not in ("scores", "curve")},
+             "runs": {name: {**{k: v for k, v in r.items()
+                                if k not in ("scores", "curve", "labeled_rows")},
                              "test": _json_scores(r["scores"])} for name, r in runs.items()},
              "closed_form": {str(f): {m: _json_scores(s) for m, s in rows.items()}
                              for f, rows in closed.items()}}

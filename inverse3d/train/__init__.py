@@ -1,12 +1,13 @@
-"""Training: stages, the data-parallel step, optimisers, checkpoints and the loop.
+"""The training core every system uses: data-parallel steps, checkpoints, optimisers, loop.
 
-``loop.train(config, workdir, data)`` runs the stages a config names; ``parallel`` holds the
-per-device step and its shard_map/pmap runners; ``defaults.default_config`` the paper's settings.
+``parallel.make_train_step(loss_fn, optimizer)`` builds the per-device step around any loss and
+``parallel.DataParallel`` runs it over every device of every process; ``loop.TrainLoop`` holds the
+services of a training loop (resume, checkpoints with a caller-supplied fingerprint, metrics,
+progress, divergence); ``optim`` builds optax optimisers and schedules; ``state.TrainState`` is
+the step count, params and optimiser state of the components being trained.
 """
 from inverse3d.train.checkpoint import Checkpoints, config_fingerprint
-from inverse3d.train.defaults import default_config
-from inverse3d.train.loop import evaluate, stage_plan, train
+from inverse3d.train.loop import TrainLoop
 from inverse3d.train.optim import build_optimizer, build_schedule
 from inverse3d.train.parallel import AXIS, DataParallel, make_train_step
-from inverse3d.train.stages import STAGES, TRAINABLE, BatchOrder, labeled_rows, stage_error_fn
 from inverse3d.train.state import TrainState, create_state, split_params

@@ -1,10 +1,12 @@
-"""Checkpoints with orbax: the train state plus a JSON record of the config that wrote it.
+"""Checkpoints with orbax: a train state plus a JSON record of the run that wrote it.
 
-A checkpoint at global step g holds ``state`` (a :class:`TrainState`, via ``StandardSave``) and
-``meta`` (JSON: the stage that wrote it and the config fingerprint). orbax writes each step to a
-temporary folder and renames it when complete, so a run killed at any moment leaves the last
-complete step, and a restart on the same workdir resumes from it. A checkpoint whose fingerprint
-differs from the current config is refused with an error naming the differing fields.
+A checkpoint at step g holds ``state`` (any pytree, via ``StandardSave``) and ``meta`` (JSON:
+the caller's fields, e.g. the stage that wrote it or the input pipeline's state, and the run's
+fingerprint). orbax writes each step to a temporary folder and renames it when complete, so a
+run killed at any moment leaves the last complete step, and a restart on the same workdir
+resumes from it. A checkpoint whose fingerprint differs from the current run's is refused with
+an error naming the differing fields. Every process of a multi-process run calls every method
+(orbax coordinates the writes); each restores the whole replicated state.
 """
 from __future__ import annotations
 
@@ -15,27 +17,19 @@ import orbax.checkpoint as ocp
 
 from inverse3d.checks import check_positive_int
 
-# Config fields that make a resumed run the same run (shapes, stage plan, data order).
-FINGERPRINT_FIELDS = ("seed", "model", "train.stages", "train.steps", "train.batch_size",
-                      "train.labeled_fraction", "train.mapping_target", "train.optimizer.name")
+# Config fields that never change what a run computes: how often it logs, evaluates and saves,
+# where its real data lies, how many samples its figures show, the host allocator.
+NOT_IN_FINGERPRINT = ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints",
+                      "data_dir", "figure_samples", "keep_freed_memory")
 
 
-def _get(config, dotted: str):
-  for part in dotted.split("."):
-    config = config[part]
-  return config.to_dict() if hasattr(config, "to_dict") else config
-
-
-def config_fingerprint(config) -> dict:
-  """The JSON-normal values of ``FINGERPRINT_FIELDS`` of ``config`` (missing fields -> None)."""
-  out = {}
-  for field in FINGERPRINT_FIELDS:
-    try:
-      value = _get(config, field)
-    except (KeyError, AttributeError):
-      value = None
-    out[field] = json.loads(json.dumps(value, sort_keys=True, default=str))
-  return out
+def config_fingerprint(config, ignore: tuple = NOT_IN_FINGERPRINT) -> dict:
+  """Every leaf of ``config`` (a ConfigDict or dict) as flat JSON-normal ``{"a.b": value}``,
+  except fields whose last name is in ``ignore``: what a resumed run must share with the run
+  that wrote its checkpoint."""
+  tree = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+  flat = _flat(json.loads(json.dumps(tree, sort_keys=True, default=str)))
+  return {k: v for k, v in flat.items() if k.split(".")[-1] not in ignore}
 
 
 def _flat(tree, prefix: str = "") -> dict:
@@ -59,7 +53,8 @@ class Checkpoints:
 
   Args:
     directory: where step folders go (created if needed).
-    fingerprint: :func:`config_fingerprint` of the run's config; stored and checked.
+    fingerprint: a JSON dict of what makes the run the same run (e.g. :func:`config_fingerprint`
+      of its config); stored and checked on resume.
     every: save every this many global steps (``save(..., force=True)`` saves regardless).
     keep: how many recent checkpoints to keep.
   """
@@ -67,12 +62,17 @@ class Checkpoints:
   def __init__(self, directory, fingerprint: dict, every: int, keep: int = 2):
     self.directory = os.path.abspath(os.fspath(directory))
     self.fingerprint = fingerprint
+    self.every = check_positive_int("checkpoint_every", every)
     options = ocp.CheckpointManagerOptions(
-        save_interval_steps=check_positive_int("checkpoint_every", every),
+        save_interval_steps=self.every,
         max_to_keep=check_positive_int("keep_checkpoints", keep),
         enable_async_checkpointing=False, cleanup_tmp_directories=True)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=("state", "meta"))
+
+  def due(self, step: int) -> bool:
+    """Whether ``step`` is a multiple of the save interval."""
+    return step % self.every == 0
 
   def latest_step(self) -> int | None:
     """The last complete step, or None for a fresh run."""
@@ -86,8 +86,9 @@ class Checkpoints:
     if differences:
       raise ValueError(
           f"checkpoint {self.directory}/{step}: expected one written by this config, got one "
-          f"from an incompatible config ({'; '.join(differences)}). Use a new workdir, or the "
-          f"old config to resume.")
+          f"from an incompatible config ({'; '.join(differences[:8])}"
+          f"{'; ...' if len(differences) > 8 else ''}). Use a new workdir, or the old config "
+          f"to resume.")
     return meta
 
   def restore(self, step: int, template):
@@ -97,14 +98,15 @@ class Checkpoints:
           step, args=ocp.args.Composite(state=ocp.args.StandardRestore(template)))
     except ValueError as e:
       raise ValueError(f"checkpoint {self.directory}/{step}: expected a state matching this "
-                       f"config's model and stage, got a mismatch: {e}") from e
+                       f"run's, got a mismatch: {e}") from e
     return restored["state"]
 
-  def save(self, step: int, state, stage: str, force: bool = False) -> bool:
-    """Saves ``state`` (written by ``stage``) at ``step`` if due (or ``force``); True if saved."""
+  def save(self, step: int, state, meta: dict | None = None, force: bool = False) -> bool:
+    """Saves ``state`` and the JSON fields ``meta`` at ``step`` if due (or ``force``); True if
+    saved."""
     return self.manager.save(step, force=force, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state),
-        meta=ocp.args.JsonSave({"stage": stage, "step": step,
+        meta=ocp.args.JsonSave({**(meta or {}), "step": step,
                                 "fingerprint": self.fingerprint})))
 
   def close(self) -> None:

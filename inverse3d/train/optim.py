@@ -1,6 +1,6 @@
 """optax optimisers and learning-rate schedules from ``config.train.optimizer``.
 
-Fields (defaults from :func:`inverse3d.train.defaults.default_config`)::
+Fields (defaults from :func:`inverse3d.mapping.defaults.default_config`)::
 
     name = "adam"                 # adam | adamw | sgd | rmsprop
     learning_rate = 1e-3

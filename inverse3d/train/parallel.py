@@ -1,13 +1,16 @@
-"""Data-parallel training step, shared by every model and stage.
+"""Data-parallel training step around any loss, shared by every system.
 
-The step is written per device: each device computes the gradient of its part of the batch and
-``jax.lax.pmean`` over the named axis ``AXIS`` averages losses and gradients. :class:`DataParallel`
-runs it with ``jax.shard_map`` over a 1-D device mesh (jitted) or with ``jax.pmap``; the same code
-serves 1 device, N devices and N hosts (each host feeds its own rows of the global batch).
+The step is written per device: each device computes its loss and gradient on its rows of the
+global batch, and ``jax.lax.pmean`` over the named axis ``AXIS`` averages them. :class:`DataParallel`
+runs it with ``jax.shard_map`` over a 1-D mesh of every device (jitted, state donated); the same
+code serves one device, N devices and N hosts of JAX's multi-controller runtime, where each
+process feeds its own rows of the global batch. (``jax.pmap`` is not offered: it is in
+maintenance mode, and shard_map computes the same step.)
 
-The loss is the RMSE of eq. 12, taken over the whole global batch: devices average their mean
-squared errors, and the gradient of sqrt follows by the chain rule, so N devices reproduce the
-1-device step exactly (not an average of per-device RMSEs).
+A loss that is not a mean over rows (the mapping's RMSE of eq. 12 is the square root of one)
+is given as ``loss_of_mean``: devices average ``loss_fn``'s value, ``loss_of_mean`` maps the
+average to the loss, and the gradient follows by the chain rule, so N devices reproduce the
+one-device step exactly.
 """
 from __future__ import annotations
 
@@ -17,46 +20,51 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, SingleDeviceSharding
+from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from inverse3d.checks import check_choice
 from inverse3d.train.state import TrainState, split_params
 
 AXIS = "batch"
-MODES = ("shard_map", "pmap")
 
 
-def make_train_step(error_fn: Callable, optimizer: optax.GradientTransformation,
+def make_train_step(loss_fn: Callable, optimizer: optax.GradientTransformation, *,
+                    loss_of_mean: Callable | None = None, has_aux: bool = False,
                     axis_name: str = AXIS, grad_norm: bool = True) -> Callable:
-  """The per-device step ``step(state, batch) -> (state, {"loss"[, "grad_norm"]})``.
+  """The per-device step ``step(state, batch) -> (state, metrics)``.
 
   Args:
-    error_fn: ``error_fn(params, batch) -> scalar`` mean squared error over this device's rows
-      (every device holds the same number of rows); ``params`` has every component.
-    optimizer: updates the components in ``state.trainable``; the rest stay as they are.
-    axis_name: the mapped axis the step runs under (shard_map or pmap).
-    grad_norm: also return the gradient's global norm. It costs the conv voxel model's step on
-      CPU about a fifth of its time (XLA runs the reduction over the 6.5M-entry gradient
-      beside the update), so the training loop asks for it only on the steps it logs.
+    loss_fn: ``loss_fn(params, batch) -> scalar`` (or ``(scalar, aux)`` with ``has_aux``, aux
+      a dict of scalars) on this device's rows; ``params`` holds every component, frozen ones
+      included. Every device holds the same number of rows.
+    optimizer: updates the components in ``state.trainable``; the others stay as they are.
+    loss_of_mean: maps the device average of ``loss_fn`` to the loss that is reported and
+      minimised (e.g. a square root); None for the average itself.
+    has_aux: ``loss_fn`` also returns a dict of scalars, averaged over devices into metrics.
+    axis_name: the mapped axis the step runs under.
+    grad_norm: also return the gradient's global norm. On XLA:CPU the reduction over a
+      multi-million-entry gradient is a visible share of a small model's step, so trainers
+      ask for it only on the steps they log.
   Returns:
-    the new state and metrics: ``loss`` = sqrt(mean squared error over the global batch) and
-    ``grad_norm`` = global norm of the loss gradient.
+    the new state and metrics {"loss"[, "grad_norm"], **aux}, equal on every device.
   """
 
   def step(state: TrainState, batch):
     train, frozen = split_params(state.params, state.trainable)
-    mse, grads = jax.value_and_grad(lambda t: error_fn({**frozen, **t}, batch))(train)
-    if jax.lax.axis_size(axis_name) > 1:  # on one device XLA:CPU still runs (copies) it
-      mse, grads = jax.lax.pmean((mse, grads), axis_name)
-    loss = jnp.sqrt(mse)
-    chain = jnp.where(mse > 0, 0.5 / jnp.where(mse > 0, loss, 1.0), 0.0)  # d sqrt(m) / dm
-    grads = jax.tree.map(lambda g: g * chain, grads)
+    value, grads = jax.value_and_grad(lambda t: loss_fn({**frozen, **t}, batch),
+                                      has_aux=has_aux)(train)
+    mean, aux = value if has_aux else (value, {})
+    if jax.lax.axis_size(axis_name) > 1:  # on one device XLA:CPU would still copy for it
+      mean, aux, grads = jax.lax.pmean((mean, aux, grads), axis_name)
+    loss = mean
+    if loss_of_mean is not None:
+      loss, chain = jax.value_and_grad(loss_of_mean)(mean)
+      grads = jax.tree.map(lambda g: g * chain, grads)
     updates, opt_state = optimizer.update(grads, state.opt_state, train)
     train = optax.apply_updates(train, updates)
     new = state.replace(step=state.step + 1, params={**state.params, **train},
                         opt_state=opt_state)
-    metrics = {"loss": loss}
+    metrics = {"loss": loss, **aux}
     if grad_norm:
       metrics["grad_norm"] = optax.global_norm(grads)
     return new, metrics
@@ -65,32 +73,28 @@ def make_train_step(error_fn: Callable, optimizer: optax.GradientTransformation,
 
 
 class DataParallel:
-  """Runs a per-device step on ``devices`` with ``mode`` "shard_map" (default) or "pmap".
+  """Runs a per-device step over ``devices`` (default: every device of every process).
 
   Usage::
 
-      dp = DataParallel("shard_map")
-      run = dp.compile(make_train_step(error_fn, optimizer))
+      dp = DataParallel()
+      run = dp.compile(make_train_step(loss_fn, optimizer))
       state = dp.replicate(state)
-      state, metrics = run(state, dp.shard(local_rows))   # local_rows: this host's rows
-      host_state = dp.unreplicate(state)
+      state, metrics = run(state, dp.shard(local_rows))   # this process's rows of the batch
   """
 
-  def __init__(self, mode: str = "shard_map", devices=None):
-    check_choice("mode", mode, MODES)
-    self.mode = mode
+  def __init__(self, devices=None):
     self.devices = tuple(devices if devices is not None else jax.devices())
     self.local_devices = tuple(d for d in self.devices
                                if d.process_index == jax.process_index())
-    if mode == "shard_map":
-      self.mesh = Mesh(np.array(self.devices), (AXIS,))
+    self.mesh = Mesh(np.array(self.devices), (AXIS,))
 
   @property
   def n_devices(self) -> int:
     return len(self.devices)
 
   def local_rows(self, batch_size: int) -> slice:
-    """This host's rows of a global batch of ``batch_size`` (a multiple of the device count)."""
+    """This process's rows of a global batch of ``batch_size`` (a multiple of the devices)."""
     if batch_size % self.n_devices:
       raise ValueError(f"batch_size: expected a multiple of the {self.n_devices} devices, got "
                        f"{batch_size}")
@@ -99,42 +103,42 @@ class DataParallel:
     return slice(first * per_device, (first + len(self.local_devices)) * per_device)
 
   def compile(self, step: Callable) -> Callable:
-    """``step`` (per device, under axis ``AXIS``) as a jitted all-device function."""
-    if self.mode == "pmap":
-      return jax.pmap(step, axis_name=AXIS, devices=self.devices, donate_argnums=0)
+    """``step`` (per device, under axis ``AXIS``) as one jitted function over the mesh."""
     mapped = jax.shard_map(step, mesh=self.mesh, in_specs=(P(), P(AXIS)),
                            out_specs=(P(), P()), check_vma=False)
     return jax.jit(mapped, donate_argnums=0)
 
-  def replicate(self, tree):
-    """A copy of ``tree`` (the state) on every device, in the layout ``compile`` expects.
+  @property
+  def replicated(self) -> NamedSharding:
+    return NamedSharding(self.mesh, P())
 
-    Always a copy: the compiled step donates its state, which must not free the caller's arrays.
+  def replicate(self, tree):
+    """A copy of ``tree`` (the state, host or device arrays) on every device.
+
+    Always a fresh copy (through the host: once per stage): the compiled step donates its
+    state, which must not free the caller's arrays. Every process passes the same values.
     """
-    if self.mode == "pmap":
-      n = len(self.local_devices)
-      return jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (n, *np.shape(x))), tree)
-    copied = jax.tree.map(jnp.array, tree)  # device_put alone may alias a device's buffer
-    return jax.device_put(copied, NamedSharding(self.mesh, P()))
+    def put(x):
+      x = np.array(x)
+      return jax.make_array_from_callback(x.shape, self.replicated, lambda index: x[index])
+    return jax.tree.map(put, tree)
 
   def abstract(self, tree):
-    """ShapeDtypeStructs of ``tree`` (arrays or shapes) placed as :meth:`unreplicate` returns
-    them: a template for restoring a checkpoint without computing its values."""
-    sharding = (SingleDeviceSharding(self.local_devices[0]) if self.mode == "pmap"
-                else NamedSharding(self.mesh, P()))
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-                        tree)
-
-  def unreplicate(self, tree):
-    """The inverse of :meth:`replicate`: one copy of a replicated pytree."""
-    if self.mode == "pmap":
-      return jax.tree.map(lambda x: x[0], tree)
-    return tree
+    """ShapeDtypeStructs of ``tree`` placed as :meth:`replicate` places it: a template for
+    restoring a checkpoint without computing its values."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                                       sharding=self.replicated), tree)
 
   def shard(self, rows):
-    """This host's rows of the global batch (a pytree of (n, ...) arrays) split over devices."""
-    if self.mode == "pmap":
-      n = len(self.local_devices)
-      return jax.tree.map(lambda x: np.reshape(x, (n, x.shape[0] // n, *x.shape[1:])), rows)
+    """This process's rows of the global batch (a pytree of (n, ...) arrays) over devices."""
     sharding = NamedSharding(self.mesh, P(AXIS))
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), rows)
+
+  def to_host(self, tree):
+    """A replicated device pytree as host NumPy arrays (one read per leaf; every process
+    holds the whole value)."""
+    def get(x):
+      if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        x = x.addressable_shards[0].data
+      return np.asarray(x)
+    return jax.tree.map(get, tree)

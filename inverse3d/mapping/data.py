@@ -13,10 +13,9 @@ import os
 import jax
 import numpy as np
 
-from inverse3d.checks import check_positive_int
+from inverse3d.checks import check_finite, check_positive_int
 from inverse3d.files import atomic_write
-from inverse3d.models.framework import resize_images
-from inverse3d.train.stages import labeled_rows
+from inverse3d.mapping.framework import resize_images
 
 
 def resolve_shape_shape(config_shape, dims, path: str = "config.model.shape_shape") -> tuple:
@@ -64,10 +63,12 @@ def loop_data(dataset: dict, pairs: tuple, image_shape, shape_shape, n_val: int)
           "test_shapes": test["shapes"][:n_val].reshape(-1, *shape_shape)}
 
 
-def loop_labeled_rows(seed: int, n_pairs: int, fraction: float) -> np.ndarray:
-  """The pair rows :func:`inverse3d.train.loop.train` labels for ``config.seed`` (its key split
-  is ``init, labels, order = split(key(seed), 3)``), for closed-form fits on the same pairs."""
-  return labeled_rows(jax.random.split(jax.random.key(seed), 3)[1], n_pairs, fraction)
+def check_dataset(name: str, dataset: dict) -> None:
+  """Raises naming ``name``, the split and the array when a paired dataset holds NaN or inf:
+  the job's data boundary, checked once before anything is fitted or trained."""
+  for split in ("train", "test"):
+    for field in ("images", "shapes"):
+      check_finite(f"{name} {split} {field}", dataset[split][field])
 
 
 def guard_data_config(workdir: str, data_config) -> None:

@@ -7,8 +7,8 @@
                                                          shape_decoder
 
 Every stage minimises the RMSE of eq. 12; here an error function returns the *mean squared*
-error of a (local) batch and the step takes the square root over the global batch (see
-:mod:`inverse3d.train.parallel`). The mapping stage compares codes (eq. 8, ``T Y`` against the
+error of a (local) batch and the core's step takes the square root of its average over the
+global batch (``loss_of_mean=rmse_of_mse``, see :mod:`inverse3d.train.parallel`). The mapping stage compares codes (eq. 8, ``T Y`` against the
 shape code ``B``) when ``mapping_target="code"``, or decoded shapes when "shape".
 """
 from __future__ import annotations
@@ -20,7 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from inverse3d.checks import check_choice
-from inverse3d.models.framework import Framework, resize_images
+from inverse3d.mapping.framework import Framework, resize_images
+from inverse3d.train.parallel import make_train_step
 
 STAGES = ("image_ae", "shape_ae", "mapping", "finetune")
 TRAINABLE = {
@@ -37,6 +38,13 @@ MAPPING_TARGETS = ("code", "shape")
 def mean_squared_error(pred, target):
   """Mean over every entry of (pred - target)^2; pred, target (N, ...) -> scalar."""
   return jnp.mean(jnp.square(pred - target))
+
+
+def rmse_of_mse(mse):
+  """sqrt(mse), with gradient 0 (not inf) at mse = 0: the loss of every stage from its mean
+  squared error over the global batch."""
+  positive = mse > 0
+  return jnp.where(positive, jnp.sqrt(jnp.where(positive, mse, 1.0)), 0.0)
 
 
 def stage_error_fn(model: Framework, stage: str, mapping_target: str = "code") -> Callable:
@@ -64,6 +72,14 @@ def stage_error_fn(model: Framework, stage: str, mapping_target: str = "code") -
     return mean_squared_error(run(params, batch["images"], "predict"), batch["shapes"])
 
   return error
+
+
+def stage_step(model: Framework, stage: str, optimizer, mapping_target: str = "code",
+               grad_norm: bool = True) -> Callable:
+  """The core's per-device train step of ``stage``: RMSE over the global batch (eq. 12),
+  ``optimizer`` on the stage's ``TRAINABLE`` components (see inverse3d.train.make_train_step)."""
+  return make_train_step(stage_error_fn(model, stage, mapping_target), optimizer,
+                         loss_of_mean=rmse_of_mse, grad_norm=grad_norm)
 
 
 def labeled_rows(key: jax.Array, n: int, fraction: float) -> np.ndarray:

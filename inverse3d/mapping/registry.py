@@ -27,7 +27,7 @@ from inverse3d.models.alexnet import INPUT_SHAPE as ALEXNET_INPUT
 from inverse3d.models.alexnet import AlexNetEncoder
 from inverse3d.models.conv import ConvDecoder, ConvEncoder, ConvMapping
 from inverse3d.models.dense import MLP
-from inverse3d.models.framework import Framework
+from inverse3d.mapping.framework import Framework
 
 # slot -> (role, what it reads or writes)
 SLOTS = {

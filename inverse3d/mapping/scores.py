@@ -15,15 +15,15 @@ import numpy as np
 
 from inverse3d import linear
 from inverse3d.eval import metrics
-from inverse3d.jobs.train_data import loop_labeled_rows, model_images
+from inverse3d.mapping.data import model_images
 
 
-def evaluate(predict: Callable, test: dict, kind: str, shape_dims, image_shape=None,
+def evaluate(predict: Callable, test: dict, kind: str, shape_shape, image_shape=None,
              batch_size: int = 200, keep: int = 0) -> dict:
   """Scores ``predict`` on every view of every test shape.
 
   Args:
-    predict: model images (n, *image_shape) -> shapes (n, *shape_dims); or, with
+    predict: model images (n, *image_shape) -> shapes (n, *shape_shape); or, with
       ``image_shape=None``, flat images (n, S*S) -> flat shapes (n, D).
     test: split with "images" (N, A, S, S) and "shapes" (N, D).
     kind: "points" or "voxels". keep: predictions of the first ``keep`` shapes to return.
@@ -61,12 +61,12 @@ def evaluate(predict: Callable, test: dict, kind: str, shape_dims, image_shape=N
   return out
 
 
-def closed_form_rows(config, dataset: dict, pairs: tuple, fractions, keep: int = 0) -> dict:
+def closed_form_rows(config, dataset: dict, pairs: tuple, labeled: dict, keep: int = 0) -> dict:
   """Low-dim LS (PCA on every training image and shape, the mapping on the labeled pairs) and
   direct LS (labeled pairs only) for each labeled fraction, scored by :func:`evaluate`.
 
-  Returns {fraction: {"lowdim": scores, "direct": scores}}; the labeled pairs are the ones the
-  training loop labels for ``config.seed`` and that fraction.
+  labeled: {fraction: the pair rows the training loop labeled for it}, so that both fit the
+  same pairs as the deep runs. Returns {fraction: {"lowdim": scores, "direct": scores}}.
   """
   train, test, kind = dataset["train"], dataset["test"], dataset["kind"]
   shape_index, view_index = pairs
@@ -78,21 +78,21 @@ def closed_form_rows(config, dataset: dict, pairs: tuple, fractions, keep: int =
   image_pca = linear.fit_pca(x, k_image, key=key)
   shape_pca = linear.fit_pca(train["shapes"], k_shape, key=jax.random.fold_in(key, 1))
   out = {}
-  for fraction in sorted(set(fractions)):
-    rows = loop_labeled_rows(config.seed, len(x), fraction)
+  for fraction in sorted(labeled):
+    rows = labeled[fraction]
     lowdim = linear.fit_code_mapping(image_pca, shape_pca, x[rows], train["shapes"], cf.ridge,
                                      shape_index=shape_index[rows])
     direct = linear.fit_direct_ls(x[rows], train["shapes"], cf.ridge,
                                   shape_index=shape_index[rows])
     out[fraction] = {
         name: evaluate(jax.jit(lambda im, m=model: linear.predict(m, im)), test, kind,
-                       dataset["shape_dims"], keep=keep)
+                       dataset["shape_shape"], keep=keep)
         for name, model in (("lowdim", lowdim), ("direct", direct))}
   return out
 
 
 def pca_bases(model_config, pca_init: bool, images, shapes, seed: int) -> dict:
-  """``{component: (mean, components)}`` for :func:`inverse3d.train.loop.train`'s ``pca``:
+  """``{component: (mean, components)}`` for :func:`inverse3d.mapping.loop.train`'s ``pca``:
   every hidden-less linear autoencoder component, from PCA of all training ``images``
   (n, H, W, C) or ``shapes`` (n, *shape_shape) (empty unless ``pca_init``)."""
   if not pca_init:
