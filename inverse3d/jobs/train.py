@@ -28,6 +28,7 @@ from inverse3d.mapping.data import (check_dataset, guard_data_config, loop_data,
 from inverse3d.mapping.scores import closed_form_rows, evaluate, pca_bases
 from inverse3d.mapping.registry import build_model
 from inverse3d.progress import MetricsWriter, Progress
+from inverse3d.train.distributed import is_lead
 from inverse3d.mapping.loop import train
 
 RUN_FIELDS = ("model", "train", "pca_init")
@@ -166,8 +167,11 @@ def _json_scores(scores: dict) -> dict:
 
 def run(config, workdir: str) -> dict:
   """Builds the dataset, trains and scores every run in ``config.runs``, fits the closed form
-  on the same pairs, writes results and figures. Returns the results dict."""
-  guard_data_config(workdir, config.data)
+  on the same pairs, writes results and figures. Returns the results dict.
+
+  In a multi-process run every process trains and scores; only the lead writes files."""
+  lead = is_lead()
+  guard_data_config(workdir, config.data, write=lead)
   d = config.data
   key_data, key_pairs = jax.random.split(jax.random.key(config.seed))
   dataset = make_paired_dataset(d.name, key_data, d.n_train, d.n_test,
@@ -178,23 +182,20 @@ def run(config, workdir: str) -> dict:
   pairs = training_pairs(key_pairs, n_shapes, n_views, d.views_per_shape)
   for name in config.runs:  # every run's config is checked before anything trains
     build_model(run_config(config, name, dataset["shape_shape"]).model, model_path(config, name))
-  writer = MetricsWriter(workdir, fresh=True)  # every line is recomputed, on a rerun too
+  # Every line is recomputed, on a rerun too.
+  writer = MetricsWriter(workdir, fresh=True) if lead else None
   progress = Progress(f"runs on {d.name}", total=len(config.runs), unit="runs", every_s=0)
   runs = {}
   for name in config.runs:
     runs[name] = train_run(config, name, dataset, pairs, workdir)
-    writer.write(run=name, dataset=d.name, **_json_scores(runs[name]["scores"]))
+    if lead:
+      writer.write(run=name, dataset=d.name, **_json_scores(runs[name]["scores"]))
     logging.info("%s %s: test RMSE %.5f", d.name, name, runs[name]["scores"]["rmse"])
     progress.update(1, rmse=runs[name]["scores"]["rmse"])
   progress.close()
   closed = closed_form_rows(config, dataset, pairs,
                             {r["labeled_fraction"]: r["labeled_rows"] for r in runs.values()},
                             keep=config.figure_samples)
-  for fraction, rows in closed.items():
-    for method, scores in rows.items():
-      writer.write(run=f"closed_form_{method}", dataset=d.name, labeled_fraction=fraction,
-                   **_json_scores(scores))
-  draw(config, workdir, dataset, runs, closed)
   results = {"dataset": d.name, "n_train_shapes": int(n_shapes),
              "n_test_shapes": int(len(dataset["test"]["shapes"])),
              "train_pairs": int(len(pairs[0])),
@@ -203,6 +204,13 @@ def run(config, workdir: str) -> dict:
                              "test": _json_scores(r["scores"])} for name, r in runs.items()},
              "closed_form": {str(f): {m: _json_scores(s) for m, s in rows.items()}
                              for f, rows in closed.items()}}
+  if not lead:
+    return results
+  for fraction, rows in closed.items():
+    for method, scores in rows.items():
+      writer.write(run=f"closed_form_{method}", dataset=d.name, labeled_fraction=fraction,
+                   **_json_scores(scores))
+  draw(config, workdir, dataset, runs, closed)
   with atomic_write(os.path.join(workdir, "results.json"), "w") as f:
     json.dump(results, f, indent=2)
   table = results_table(d.name, runs, closed)

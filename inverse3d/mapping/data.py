@@ -71,7 +71,7 @@ def check_dataset(name: str, dataset: dict) -> None:
       check_finite(f"{name} {split} {field}", dataset[split][field])
 
 
-def guard_data_config(workdir: str, data_config) -> None:
+def guard_data_config(workdir: str, data_config, write: bool = True) -> None:
   """Records ``data_config`` in ``workdir/data.json``; refuses a workdir written with another
   (a resumed run must train on the same pairs)."""
   path = os.path.join(workdir, "data.json")
@@ -85,6 +85,8 @@ def guard_data_config(workdir: str, data_config) -> None:
           f"workdir {workdir}: expected config.data as recorded in {path}, got different "
           + "; ".join(f"{k}: {found.get(k)!r} there, {current.get(k)!r} now" for k in differing)
           + ". Use a new workdir, or the old data config to resume.")
+    return
+  if not write:  # another process of the run writes it
     return
   os.makedirs(workdir, exist_ok=True)
   with atomic_write(path, "w") as f:
