@@ -10,20 +10,15 @@ ict_faces, or ``all``; default both procedural sets) and ``runlocal`` (seconds-l
 """
 import ml_collections
 
+from configs import common
+
 ALL_DATASETS = ("procedural_faces", "procedural_objects", "modelnet10", "ict_faces")
 
 
-def _parse(arg):
-  options = dict(item.partition("=")[::2] for item in (arg or "").split(",") if item)
-  unknown = set(options) - {"dataset", "runlocal"}
-  if unknown:
-    raise ValueError(f"config arg: expected 'dataset=NAME' and/or 'runlocal', got {arg!r}")
-  return options
-
-
 def get_config(arg=None):
-  options = _parse(arg)
-  dataset = options.get("dataset", "")
+  arg = common.parse_arg(arg, dataset=str, runlocal=False,
+                         choices={"dataset": (*ALL_DATASETS, "all")})
+  dataset = arg.dataset
   config = ml_collections.ConfigDict()
   config.job = "table2"
   config.seed = 0
@@ -49,7 +44,7 @@ def get_config(arg=None):
   # Labeled shapes for the mappings (each with all its views); PCAs still see every shape.
   config.sweep.n_labeled = (25, 50, 100, 200, 400, 1000, 2000, 4000)
   config.figure_samples = 4
-  if "runlocal" in options:
+  if arg.runlocal:
     config.n_train, config.n_test = 120, 40
     config.face_vertices = 600
     config.k_image = 20

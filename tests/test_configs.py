@@ -1,9 +1,88 @@
-"""configs.common.parse_arg, the one parser of every config's arg: types, flags, choices
-and the messages of bad items."""
+"""Every config in configs/ (found by glob, so new ones are covered): it loads plain and as
+runlocal and refuses a misspelled or unknown arg, naming the accepted ones. Then the parser
+itself (configs.common.parse_arg)."""
+import glob
+import importlib.util
+import os
+
 import pytest
 
 from configs import common
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Modules of configs/ that configs import, not configs themselves.
+HELPERS = ("__init__", "common", "mapping_configs")
+MODULES = sorted(os.path.basename(path)[:-3]
+                 for path in glob.glob(os.path.join(REPO, "configs", "*.py")))
+CONFIGS = [name for name in MODULES if name not in HELPERS]
+
+
+def load(name):
+  spec = importlib.util.spec_from_file_location(
+      f"{name}_config", os.path.join(REPO, "configs", f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_configs_are_found_and_every_other_module_is_a_helper():
+  assert len(CONFIGS) >= 8 and "table2" in CONFIGS and "deep_semisup" in CONFIGS
+  assert set(HELPERS) <= set(MODULES)
+  for name in HELPERS[1:]:
+    assert not hasattr(load(name), "get_config"), f"configs/{name}.py: move it out of HELPERS"
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_loads_plain_and_runlocal(name):
+  module = load(name)
+  full = module.get_config()
+  assert module.get_config(None).to_dict() == module.get_config("").to_dict() == full.to_dict()
+  local = module.get_config("runlocal")
+  assert local.job == full.job and local.to_dict() != full.to_dict()
+  assert module.get_config("runlocal=false").to_dict() == full.to_dict()
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_misspelled_or_unknown_arg_names_the_accepted_ones(name):
+  module = load(name)
+  with pytest.raises(common.ArgError) as info:
+    module.get_config("runlcal")
+  message = str(info.value)
+  assert message.startswith(f"configs/{name}.py: unknown argument 'runlcal' (did you mean "
+                            f"'runlocal'?); accepted: ")
+  accepted = info.value.accepted
+  assert accepted["runlocal"] == "runlocal (flag)"
+  assert message.endswith("accepted: " + ", ".join(accepted[key] for key in sorted(accepted)))
+  for bad in ("foo=1", "runlocal,foo=1"):
+    with pytest.raises(ValueError, match=rf"^configs/{name}\.py: unknown argument 'foo'; "
+                                         rf"accepted: .*runlocal \(flag\)"):
+      module.get_config(bad)
+  if "dataset" in accepted:
+    assert accepted["dataset"].startswith("dataset (one of ")
+    with pytest.raises(common.ArgError) as info:
+      module.get_config("dataset=modlenet10,runlocal")
+    assert str(info.value).startswith(f"configs/{name}.py: argument 'dataset': expected one of ")
+    assert "got 'modlenet10'" in str(info.value) and accepted["dataset"] in str(info.value)
+
+
+def test_table2_and_components_choices():
+  with pytest.raises(ValueError, match=r"^configs/table2.py: argument 'dataset': expected one "
+                                       r"of procedural_faces, procedural_objects, modelnet10, "
+                                       r"ict_faces, all, got 'modlenet10' \(did you mean "
+                                       r"'modelnet10'\?\); accepted: dataset \(one of "
+                                       r"procedural_faces, procedural_objects, modelnet10, "
+                                       r"ict_faces, all\), runlocal \(flag\)$"):
+    load("table2").get_config("dataset=modlenet10")
+  components = load("deep_components")
+  with pytest.raises(ValueError, match=r"argument 'encoders': expected one of linear, ff, "
+                                       r"conv, got 'lin'"):
+    components.get_config("encoders=conv+lin")
+  with pytest.raises(ValueError, match=r"argument 'decoders' on faces: expected one of "
+                                       r"\['linear', 'ff'\], got 'conv'"):
+    components.get_config("decoders=conv")
+
+
+# The parser.
 
 def test_values_take_the_type_of_their_default():
   arg = common.parse_arg("steps=3,rate=1,name=x,sizes=4+5,fractions=0.5+1", steps=1, rate=0.5,
