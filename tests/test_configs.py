@@ -1,9 +1,11 @@
 """Every config in configs/ (found by glob, so new ones are covered): it loads plain and as
 runlocal and refuses a misspelled or unknown arg, naming the accepted ones. Then the parser
-itself (configs.common.parse_arg)."""
+itself (configs.common.parse_arg) and the launcher's one-line errors for bad flags."""
 import glob
 import importlib.util
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -145,3 +147,29 @@ def test_bad_specs_are_type_errors():
   with pytest.raises(TypeError, match=r"parse_arg choices: expected names of non-flag "
                                       r"arguments \['dataset'\], got 'runlocal'"):
     common.parse_arg(None, dataset="a", runlocal=False, choices={"runlocal": (True,)})
+
+
+# The launcher: bad config args and overrides end in one line, no traceback.
+
+@pytest.mark.parametrize("config, override, expected", [
+    ("configs/render_demo.py:runlocal", "--config.nonexistent=1",
+     "flag --config.nonexistent: expected one of the config's fields, got 'nonexistent'; "
+     "fields: face_fill, face_modes"),
+    ("configs/render_demo.py:runlocal", "--config.face_fil=1",
+     "got 'face_fil'; close matches: face_fill"),
+    ("configs/render_demo.py:runlocal", "--config.seed=abc",
+     "flag --config.seed=abc: invalid literal for int() with base 10: 'abc'"),
+    ("configs/render_demo.py:runlcal", "--config.seed=1",
+     "configs/render_demo.py: unknown argument 'runlcal' (did you mean 'runlocal'?); "
+     "accepted: runlocal (flag)"),
+], ids=["unknown_field", "close_match", "bad_type", "bad_arg"])
+def test_launcher_reports_bad_flags_in_one_line(config, override, expected, tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "launch.main", "--config", config, "--workdir", str(tmp_path),
+       override], cwd=REPO, capture_output=True, text=True,
+      env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert result.returncode != 0
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+  assert lines[0].startswith("FATAL Flags parsing error: ") and expected in lines[0]
+  assert os.listdir(tmp_path) == []
