@@ -5,10 +5,12 @@
 """
 import ml_collections
 
+from configs import common
+
 
 def get_config(arg=None):
-  """arg: comma-separated variants; 'runlocal' makes a seconds-long smoke run."""
-  variants = set(filter(None, (arg or "").split(",")))
+  """arg: 'runlocal' makes a seconds-long smoke run."""
+  arg = common.parse_arg(arg, runlocal=False)
   config = ml_collections.ConfigDict()
   config.job = "datasets"
   config.seed = 0
@@ -23,7 +25,7 @@ def get_config(arg=None):
   config.tfds_datasets = ("procedural_faces", "procedural_objects")
   config.tfds_train = 4000
   config.tfds_test = 1000
-  if "runlocal" in variants:
+  if arg.runlocal:
     config.face_vertices = 600
     config.rows = 3
     config.tfds_train, config.tfds_test = 20, 10

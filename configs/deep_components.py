@@ -12,26 +12,29 @@ components and not their initialisation.
 """
 import ml_collections
 
+from configs import common
+from configs.mapping_configs import DATASET_KIND, base_config, choice
 from inverse3d.checks import check_choice
-from inverse3d.jobs.deep_configs import DATASET_KIND, base_config, choice, parse_arg
 
 ENCODERS = ("linear", "ff", "conv")
 DECODERS = {"points": ("linear", "ff"), "voxels": ("linear", "ff", "conv")}
 
 
 def get_config(arg=None):
-  options = parse_arg(arg, ("encoders", "decoders"), "procedural_faces")
-  dataset, kind = options["dataset"], DATASET_KIND[options["dataset"]]
+  arg = common.parse_arg(arg, dataset="procedural_faces", encoders=tuple[str],
+                         decoders=tuple[str], runlocal=False,
+                         choices={"dataset": tuple(DATASET_KIND), "encoders": ENCODERS,
+                                  "decoders": DECODERS["voxels"]})
+  dataset, kind = arg.dataset, DATASET_KIND[arg.dataset]
   # runlocal keeps one run (conv encoder, ff decoder) unless encoders/decoders are given.
-  default_encoders, default_decoders = (("conv",), ("ff",)) if options["runlocal"] else (
+  default_encoders, default_decoders = (("conv",), ("ff",)) if arg.runlocal else (
       ENCODERS, DECODERS[kind])
-  encoders = tuple(options.get("encoders", "+".join(default_encoders)).split("+"))
-  decoders = tuple(options.get("decoders", "+".join(default_decoders)).split("+"))
-  for name in encoders:
-    check_choice("config arg encoders", name, ENCODERS)
+  encoders = arg.encoders or default_encoders
+  decoders = arg.decoders or default_decoders
   for name in decoders:
-    check_choice("config arg decoders", name, DECODERS[kind])
-  config = base_config(dataset, options["runlocal"], pca_init=False)
+    check_choice(f"{common.config_name(__file__)}: argument 'decoders' on {kind}", name,
+                 DECODERS[kind])
+  config = base_config(dataset, arg.runlocal, pca_init=False)
   config.pca_init = False
   config.train.stages = ("image_ae", "shape_ae", "mapping", "finetune")
   config.data.n_train = 2000
@@ -40,7 +43,7 @@ def get_config(arg=None):
   config.runs = ml_collections.ConfigDict({
       f"{e}_{d}": choice(dataset, image_encoder=e, mapping="ff", shape_decoder=d,
                          pca_init=False) for e in encoders for d in decoders})
-  if options["runlocal"]:
+  if arg.runlocal:
     config.data.n_train = 24
     config.train.steps = {"image_ae": 1, "shape_ae": 1, "mapping": 1, "finetune": 1}
     config.train.eval_every = 0

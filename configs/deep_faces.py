@@ -8,12 +8,12 @@ arg: comma-separated; ``dataset=procedural_faces|ict_faces`` and ``runlocal``. T
 components start from PCA of the training images and shapes (``pca_init``, the linear
 autoencoders' optimum, section 4.1), so training is the mapping stage then fine-tuning.
 """
-from inverse3d.checks import check_choice
-from inverse3d.jobs.deep_configs import base_config, parse_arg
+from configs import common
+from configs.mapping_configs import base_config
 
 
 def get_config(arg=None):
-  options = parse_arg(arg, (), "procedural_faces")
-  check_choice("config arg dataset", options["dataset"], ("procedural_faces", "ict_faces"))
-  return base_config(options["dataset"], options["runlocal"], image_encoder="linear",
-                     mapping="ff", shape_decoder="linear")
+  arg = common.parse_arg(arg, dataset="procedural_faces", runlocal=False,
+                         choices={"dataset": ("procedural_faces", "ict_faces")})
+  return base_config(arg.dataset, arg.runlocal, image_encoder="linear", mapping="ff",
+                     shape_decoder="linear")

@@ -7,12 +7,12 @@
 arg: comma-separated; ``dataset=procedural_objects|modelnet10`` and ``runlocal``. The linear
 components start from PCA (``pca_init``); each shape is paired with 2 of its 8 views.
 """
-from inverse3d.checks import check_choice
-from inverse3d.jobs.deep_configs import base_config, parse_arg
+from configs import common
+from configs.mapping_configs import base_config
 
 
 def get_config(arg=None):
-  options = parse_arg(arg, (), "procedural_objects")
-  check_choice("config arg dataset", options["dataset"], ("procedural_objects", "modelnet10"))
-  return base_config(options["dataset"], options["runlocal"], image_encoder="linear",
-                     mapping="ff", shape_decoder="linear")
+  arg = common.parse_arg(arg, dataset="procedural_objects", runlocal=False,
+                         choices={"dataset": ("procedural_objects", "modelnet10")})
+  return base_config(arg.dataset, arg.runlocal, image_encoder="linear", mapping="ff",
+                     shape_decoder="linear")

@@ -16,7 +16,8 @@ on all data, direct LS) at each fraction.
 """
 import ml_collections
 
-from inverse3d.jobs.deep_configs import base_config, parse_arg
+from configs import common
+from configs.mapping_configs import DATASET_KIND, base_config
 
 FRACTIONS = (0.01, 0.03, 0.1, 0.3, 1.0)
 
@@ -26,18 +27,17 @@ def _name(prefix, fraction):
 
 
 def get_config(arg=None):
-  options = parse_arg(arg, ("fractions", "steps"), "procedural_faces")
-  fractions = (tuple(float(f) for f in options["fractions"].split("+"))
-               if "fractions" in options else FRACTIONS)
-  config = base_config(options["dataset"], options["runlocal"])
+  arg = common.parse_arg(arg, dataset="procedural_faces", fractions=tuple[float], steps=1000,
+                         runlocal=False, choices={"dataset": tuple(DATASET_KIND)})
+  fractions = arg.fractions or FRACTIONS
+  config = base_config(arg.dataset, arg.runlocal)
   config.data.n_train = 2000
-  steps = int(options.get("steps", 1000))
-  config.train.steps = {"mapping": steps, "finetune": steps}
+  config.train.steps = {"mapping": arg.steps, "finetune": arg.steps}
   config.train.eval_every = 0
-  if options["runlocal"]:
+  if arg.runlocal:
     config.data.n_train = 24
     config.train.steps = {"mapping": 1, "finetune": 1}
-    fractions = tuple(fractions[-2:]) if "fractions" not in options else fractions
+    fractions = tuple(fractions[-2:]) if arg.fractions is None else fractions
   supervised = {"finetune": sum(config.train.steps.values())}
   runs = {}
   for fraction in fractions:

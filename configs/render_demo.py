@@ -8,13 +8,12 @@ Writes workdir/render_demo.png (the figure), face.obj (vertex colours), face_tex
 """
 import ml_collections
 
+from configs import common
+
 
 def get_config(arg=None):
-  """arg: comma-separated variants; 'runlocal' makes a seconds-long smoke run."""
-  variants = set(filter(None, (arg or "").split(",")))
-  unknown = variants - {"runlocal"}
-  if unknown:
-    raise ValueError(f"config arg: expected 'runlocal' or nothing, got {sorted(unknown)}")
+  """arg: 'runlocal' makes a seconds-long smoke run."""
+  arg = common.parse_arg(arg, runlocal=False)
   config = ml_collections.ConfigDict()
   config.job = "render_demo"
   config.seed = 0           # which face is drawn from the model (0: its mean face)
@@ -25,7 +24,7 @@ def get_config(arg=None):
   config.face_fill = 0.85   # face height as a fraction of the image height
   config.views = 5          # relit and turned views in the sweep
   config.max_yaw_deg = 40.0
-  if "runlocal" in variants:
+  if arg.runlocal:
     config.face_vertices = 600
     config.size = 48
     config.views = 3

@@ -10,20 +10,16 @@ ict_faces, or ``all``; default both procedural sets) and ``runlocal`` (seconds-l
 """
 import ml_collections
 
+from configs import common
+from inverse3d.mapping.defaults import TABLE1
+
 ALL_DATASETS = ("procedural_faces", "procedural_objects", "modelnet10", "ict_faces")
 
 
-def _parse(arg):
-  options = dict(item.partition("=")[::2] for item in (arg or "").split(",") if item)
-  unknown = set(options) - {"dataset", "runlocal"}
-  if unknown:
-    raise ValueError(f"config arg: expected 'dataset=NAME' and/or 'runlocal', got {arg!r}")
-  return options
-
-
 def get_config(arg=None):
-  options = _parse(arg)
-  dataset = options.get("dataset", "")
+  arg = common.parse_arg(arg, dataset=str, runlocal=False,
+                         choices={"dataset": (*ALL_DATASETS, "all")})
+  dataset = arg.dataset
   config = ml_collections.ConfigDict()
   config.job = "table2"
   config.seed = 0
@@ -37,8 +33,9 @@ def get_config(arg=None):
   config.face_vertices = 4000
   config.face_modes = 40
   # Code sizes from the paper's Table 1: image codes 60; shape codes 98 (faces), 400 (objects).
-  config.k_image = 60
-  config.k_shape = ml_collections.ConfigDict({"points": 98, "voxels": 400})
+  config.k_image = TABLE1["points"]["image_code"]  # 60 for both kinds
+  config.k_shape = ml_collections.ConfigDict({kind: TABLE1[kind]["shape_code"]
+                                              for kind in ("points", "voxels")})  # 98, 400
   config.ridge = 0.0
   config.pca_method = "auto"
   # The sweep varies one knob at a time around the setting above.
@@ -49,7 +46,7 @@ def get_config(arg=None):
   # Labeled shapes for the mappings (each with all its views); PCAs still see every shape.
   config.sweep.n_labeled = (25, 50, 100, 200, 400, 1000, 2000, 4000)
   config.figure_samples = 4
-  if "runlocal" in options:
+  if arg.runlocal:
     config.n_train, config.n_test = 120, 40
     config.face_vertices = 600
     config.k_image = 20

@@ -13,11 +13,15 @@ is started with the cluster flags (or ``--distributed_auto`` where JAX detects t
     python -m launch.main --config C --workdir W --coordinator_address=HOST0:1234 \
         --num_processes=2 --process_id=0      # on host 0; --process_id=1 on host 1
 """
+import difflib
 import importlib
+import re
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from configs.common import ArgError
 from inverse3d.host_memory import keep_freed_memory
 from inverse3d.train.distributed import join_cluster
 
@@ -31,6 +35,53 @@ flags.DEFINE_integer("process_id", None, "This process's index in the cluster.")
 flags.DEFINE_bool("distributed_auto", False,
                   "Join a cluster that JAX detects itself (Slurm, Open MPI, Cloud TPU).")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _unknown_override(argv) -> str | None:
+  """Names the first ``--config.X`` override of argv that the config lacks, with close matches
+  among its fields; None if every override names a field."""
+  config_arg = None
+  for i, arg in enumerate(argv):
+    match = re.match(r"-{1,2}config(=.*)?$", arg)
+    if match:
+      config_arg = match.group(1)[1:] if match.group(1) else "".join(argv[i + 1:i + 2])
+  if not config_arg:
+    return None
+  config = FLAGS["config"].parser.parse(config_arg)
+
+  def fields(node, prefix=""):
+    for key, value in node.items():
+      yield prefix + key
+      if hasattr(value, "items"):
+        yield from fields(value, f"{prefix}{key}.")
+  known = set(fields(config))
+  for arg in argv:
+    match = re.match(r"-{1,2}(?:no)?config\.([\w.]+)(=|$)", arg)
+    if match and match.group(1) not in known:
+      path = match.group(1)
+      close = difflib.get_close_matches(path, sorted(known), n=3)
+      hint = (f"close matches: {', '.join(close)}" if close
+              else f"fields: {', '.join(sorted(config.keys()))}")
+      return f"flag --config.{path}: expected one of the config's fields, got {path!r}; {hint}"
+  return None
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with one-line errors: a bad config arg (configs.common) or override
+  type keeps only its message, an unknown override (a long ml_collections traceback otherwise)
+  names the field and its close matches."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as error:
+    cause = error.__context__
+    while cause is not None and not isinstance(cause, ArgError):
+      cause = cause.__context__
+    message = str(cause or error)
+  except (AttributeError, KeyError):
+    message = _unknown_override(argv)
+    if message is None:
+      raise
+  sys.exit(f"FATAL Flags parsing error: {message}")
 
 
 def main(argv):
@@ -51,4 +102,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

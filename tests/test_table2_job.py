@@ -77,5 +77,6 @@ def test_config_variants():
   assert _config("dataset=all").datasets == ("procedural_faces", "procedural_objects",
                                              "modelnet10", "ict_faces")
   assert _config("dataset=modelnet10").datasets == ("modelnet10",)
-  with pytest.raises(ValueError, match="config arg"):
+  with pytest.raises(ValueError, match=r"configs/table2.py: unknown argument 'datset' \(did you "
+                                       r"mean 'dataset'\?\)"):
     _config("datset=modelnet10")

@@ -12,8 +12,9 @@ import jax
 import numpy as np
 import pytest
 
-from inverse3d.jobs import deep_configs, train as train_job
-from inverse3d.mapping.data import (model_images, resolve_shape_shape, training_pairs)
+from configs import mapping_configs
+from inverse3d.jobs import train as train_job
+from inverse3d.mapping.data import model_images, resolve_shape_shape, training_pairs
 from inverse3d.mapping.scores import evaluate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,9 +84,9 @@ def test_every_runlocal_config_runs_one_step_per_stage(name, tmp_path):
 
 
 def test_run_config_replaces_component_specs_whole():
-  config = deep_configs.base_config("procedural_objects", runlocal=True)
-  config.runs = {"c": deep_configs.choice("procedural_objects", image_encoder="conv",
-                                          shape_decoder="conv", pca_init=False)}
+  config = mapping_configs.base_config("procedural_objects", runlocal=True)
+  config.runs = {"c": mapping_configs.choice("procedural_objects", image_encoder="conv",
+                                             shape_decoder="conv", pca_init=False)}
   config.model.image_encoder.hidden = (7,)
   config.model.shape_code = 7
   merged = train_job.run_config(config, "c", (30, 30, 30))
@@ -116,7 +117,7 @@ def test_full_configs_have_more_shapes_than_pca_components(name):
     try:
       config = get_config(name, f"dataset={dataset}")
     except ValueError as e:  # deep_faces takes faces only, deep_objects objects only
-      assert "config arg dataset" in str(e)
+      assert f"configs/{name}.py: argument 'dataset': expected one of" in str(e)
       continue
     checked += 1
     assert config.data.n_train > config.model.shape_code, (name, dataset)
@@ -132,9 +133,9 @@ def test_semisup_steps_give_supervised_runs_the_same_total():
 
 
 def test_pca_init_drops_only_linear_autoencoder_stages():
-  faces = deep_configs.choice("procedural_faces", shape_decoder="ff")
+  faces = mapping_configs.choice("procedural_faces", shape_decoder="ff")
   assert tuple(faces.train.stages) == ("shape_ae", "mapping", "finetune")
-  assert tuple(deep_configs.choice("procedural_faces", pca_init=False).train.stages) == (
+  assert tuple(mapping_configs.choice("procedural_faces", pca_init=False).train.stages) == (
       "image_ae", "shape_ae", "mapping", "finetune")
 
 
@@ -209,14 +210,10 @@ def test_validation_curve_counts_finetune_epochs(tmp_path):
   np.testing.assert_allclose(rmse, [0.5, 0.4])
 
 
-def test_parse_arg_names_bad_variants():
-  assert deep_configs.parse_arg("dataset=modelnet10,runlocal", (), "procedural_faces") == {
-      "dataset": "modelnet10", "runlocal": True}
-  with pytest.raises(ValueError, match=r"expected comma-separated 'runlocal' or KEY=VALUE"):
-    deep_configs.parse_arg("colour=red", (), "procedural_faces")
-  with pytest.raises(ValueError, match=r"config arg dataset: expected one of"):
-    deep_configs.parse_arg("dataset=shapenet", (), "procedural_faces")
-  with pytest.raises(ValueError, match=r"config arg dataset"):
+def test_deep_configs_refuse_datasets_of_the_other_kind():
+  """The parser itself is tested in test_configs.py."""
+  with pytest.raises(ValueError, match=r"configs/deep_faces.py: argument 'dataset': expected one "
+                                       r"of procedural_faces, ict_faces, got 'modelnet10'"):
     get_config("deep_faces", "dataset=modelnet10")
 
 

@@ -8,12 +8,14 @@ a run changes: whole ``model`` fields (component specs are replaced, never merge
 
     config.runs.ff_conv = {"model": {"image_encoder": {...}, ...}, "train": {"stages": ...},
                            "pca_init": False}
+
+The configs parse their arg with :func:`configs.common.parse_arg`; the names of DATASET_KIND
+are the choices of their ``dataset``.
 """
 from __future__ import annotations
 
 import ml_collections
 
-from inverse3d.checks import check_choice
 from inverse3d.models.alexnet import INPUT_SHAPE as ALEXNET_INPUT
 from inverse3d.mapping.defaults import TABLE1, default_config
 
@@ -26,25 +28,6 @@ AUTOENCODERS = {"image_ae": ("image_encoder", "image_decoder"),
                 "shape_ae": ("shape_encoder", "shape_decoder")}
 # Small AlexNet widths for 2-core CPU runs (the paper's are registry.FIELDS["alexnet"]).
 SMALL_ALEXNET = {"channels": (16, 48, 96, 64, 64), "fc": (256, 256)}
-
-
-def parse_arg(arg, keys: tuple, default_dataset: str) -> dict:
-  """``"dataset=modelnet10,runlocal"`` -> {"dataset": "modelnet10", "runlocal": True}.
-
-  keys: the ``key=value`` names allowed besides ``dataset``; ``runlocal`` is a flag.
-  """
-  options = {"dataset": default_dataset, "runlocal": False}
-  for item in filter(None, (arg or "").split(",")):
-    key, eq, value = item.partition("=")
-    if item == "runlocal":
-      options["runlocal"] = True
-    elif eq and key in ("dataset", *keys):
-      options[key] = value
-    else:
-      raise ValueError(f"config arg: expected comma-separated 'runlocal' or KEY=VALUE with KEY "
-                       f"in {['dataset', *keys]}, got {item!r} in {arg!r}")
-  check_choice("config arg dataset", options["dataset"], sorted(DATASET_KIND))
-  return options
 
 
 def pretrained_stages(model, pca_init: bool) -> tuple:
