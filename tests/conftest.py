@@ -18,8 +18,11 @@ while the test runs, and records where each was made::
 int(), bool(), .tolist(), jax.device_get, printing and (off CPU) np.asarray read a device
 array; and np.asarray / np.asanyarray / np.array / np.ascontiguousarray called on a concrete
 jax array (on CPU these read through the buffer protocol, not ``_value``; .item() uses
-np.asarray). A read nested in another (np.asarray calling ``_value``) counts once; a read
-served from the array's host cache counts too (it still waits for the array). Not seen on CPU:
+np.asarray). Each array read counts once (jax.device_get of a dict of two arrays counts 2; a
+read nested in another, np.asarray calling ``_value``, does not count again); a read served
+from the array's host cache counts too. The NumPy hook sees calls that look the function up
+on the module at call time (``np.asarray(x)``), not a name bound earlier
+(``from numpy import asarray``). Not seen on CPU:
 NumPy ufuncs applied to a jax array directly (np.isfinite(x)), which read it in C through the
 buffer protocol; off CPU they go through ``_value`` and are counted.
 """

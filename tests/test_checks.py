@@ -28,6 +28,14 @@ def test_count_host_reads_sees_each_way_to_read(count_host_reads, read):
   assert count_host_reads.count == 0
 
 
+def test_count_host_reads_counts_each_array_once(count_host_reads):
+  metrics = {"loss": jnp.float32(1.0) + 0, "grad_norm": jnp.float32(2.0) + 0}
+  host = jax.device_get(metrics)
+  assert count_host_reads.count == 2, count_host_reads.sites
+  float(host["loss"])  # already NumPy: no read
+  assert count_host_reads.count == 2
+
+
 def test_count_host_reads_ignores_metadata_and_host_arrays(count_host_reads):
   x = jnp.ones((2, 3))
   np.shape(x), np.ndim(x), x.dtype, len(x), jnp.asarray(x), x + 1
