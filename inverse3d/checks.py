@@ -4,13 +4,90 @@ Each check raises ``ValueError`` (or ``FileNotFoundError`` for paths) with a mes
 the argument, what was expected and what came, e.g.::
 
     ValueError: voxels: expected shape (N, 30, 30, 30), got (4, 30, 30)
+
+Which inputs are checked:
+
+- Shape and dtype checks (``check_shape``, ``check_dtype``, ...) read metadata only; they run
+  on every input, NumPy, jax device arrays and tracers alike.
+- Value checks (``check_finite``, ``check_range``, ``check_open_range``, ``check_binary``,
+  ``check_interval``) read the values, so by default they run on host inputs only: NumPy
+  arrays, NumPy and Python scalars, lists and tuples of them. A ``jax.Array`` (a device array,
+  or a tracer under jit / vmap / grad), or a list holding one, is skipped: checking it would
+  copy it to the host and wait for the device on every call. Data enters the jobs as NumPy
+  arrays, so it is checked there; device arrays are what our own code produced.
+
+Debug switch: ``with checks.debug_values():`` (or ``INVERSE3D_CHECK_VALUES=1`` in the
+environment, for a whole run; the context manager wins where both are set, and
+``debug_values(False)`` turns the checks off inside a block) also checks device arrays.
+Concrete ones are read to the host on the spot. Traced ones get a ``jax.debug.callback`` that
+checks the values when the computation runs: outside jit it raises the ValueError itself,
+under jit the computation fails with a ``jax.errors.JaxRuntimeError`` whose message holds the
+same text. Under jit the switch is read when the function is traced: a function traced with
+the switch off carries no checks until it is traced again (and vice versa).
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
-from typing import Sequence
+import sys
+from typing import Callable, Sequence
 
 import numpy as np
+
+CHECK_VALUES_ENV = "INVERSE3D_CHECK_VALUES"
+"""Environment variable: "1" turns value checks on for device arrays (see the module doc)."""
+_DEBUG_VALUES: contextvars.ContextVar = contextvars.ContextVar("inverse3d_debug_values",
+                                                               default=None)
+
+
+@contextlib.contextmanager
+def debug_values(enabled: bool = True):
+  """Within the block, value checks also read jax device arrays and tracers (or, with
+  ``enabled=False``, skip them even where ``INVERSE3D_CHECK_VALUES=1``)."""
+  token = _DEBUG_VALUES.set(bool(enabled))
+  try:
+    yield
+  finally:
+    _DEBUG_VALUES.reset(token)
+
+
+def values_checked_on_device() -> bool:
+  """Whether value checks read jax arrays now: the innermost ``debug_values`` block, else
+  ``INVERSE3D_CHECK_VALUES == "1"``."""
+  enabled = _DEBUG_VALUES.get()
+  return os.environ.get(CHECK_VALUES_ENV) == "1" if enabled is None else enabled
+
+
+def _jax_leaves(x) -> list:
+  """The jax.Array leaves of ``x`` (itself, or inside nested lists and tuples)."""
+  jax = sys.modules.get("jax")  # without jax imported, nothing can be a jax array
+  if jax is None:
+    return []
+  if isinstance(x, jax.Array):
+    return [x]
+  if isinstance(x, (list, tuple)):
+    return [leaf for item in x for leaf in _jax_leaves(item)]
+  return []
+
+
+def _check_values(name: str, x, check: Callable[[np.ndarray], None]) -> None:
+  """Runs ``check`` on the values of ``x`` as a NumPy array, where the policy of the module
+  docstring allows: always for host inputs, for jax arrays only under the debug switch."""
+  leaves = _jax_leaves(x)
+  if leaves:
+    if not values_checked_on_device():
+      return
+    import jax
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+      jax.debug.callback(lambda value: check(np.asarray(value)), x)
+      return
+  try:
+    arr = np.asarray(x)
+  except (TypeError, ValueError):
+    raise ValueError(f"{name}: expected an array of numbers, got {type(x).__name__} "
+                     f"{x!r:.80}") from None
+  check(arr)
 
 
 def _describe_shape(shape: Sequence[int | str | None]) -> str:
@@ -39,36 +116,48 @@ def check_shape(name: str, x, shape: Sequence[int | str | None]) -> dict:
 
 
 def check_finite(name: str, x) -> None:
-  """Raises if ``x`` holds NaN or inf. Works on concrete arrays only (skipped under jit)."""
-  try:
-    arr = np.asarray(x)
-  except Exception:  # a tracer: values are unknown at trace time
-    return
-  if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
-    bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-    raise ValueError(f"{name}: expected finite values, got {bad} NaN or inf entries")
+  """Raises if ``x`` holds NaN or inf (a value check: see the module docstring)."""
+  def check(arr):
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+      bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+      raise ValueError(f"{name}: expected finite values, got {bad} NaN or inf entries")
+  _check_values(name, x, check)
 
 
 def check_range(name: str, x, low: float, high: float) -> None:
-  """Raises if a concrete ``x`` has values outside [low, high]."""
-  try:
-    arr = np.asarray(x)
-  except Exception:
-    return
-  if arr.size and (arr.min() < low or arr.max() > high):
-    raise ValueError(
-        f"{name}: expected values in [{low}, {high}], got [{arr.min()}, {arr.max()}]")
+  """Raises if ``x`` has values outside [low, high] (a value check)."""
+  def check(arr):
+    if arr.size and (arr.min() < low or arr.max() > high):
+      raise ValueError(
+          f"{name}: expected values in [{low}, {high}], got [{arr.min()}, {arr.max()}]")
+  _check_values(name, x, check)
 
 
 def check_open_range(name: str, x, low: float, high: float) -> None:
-  """Raises if a concrete ``x`` has values outside the open interval (low, high)."""
-  try:
-    arr = np.asarray(x)
-  except Exception:
-    return
-  if arr.size and not (arr.min() > low and arr.max() < high):
-    raise ValueError(
-        f"{name}: expected values in ({low}, {high}), got [{arr.min()}, {arr.max()}]")
+  """Raises if ``x`` has values outside the open interval (low, high) (a value check)."""
+  def check(arr):
+    if arr.size and not (arr.min() > low and arr.max() < high):
+      raise ValueError(
+          f"{name}: expected values in ({low}, {high}), got [{arr.min()}, {arr.max()}]")
+  _check_values(name, x, check)
+
+
+def check_interval(name: str, pair, low: float = -np.inf, high: float = np.inf) -> None:
+  """Raises unless ``pair`` is two finite numbers (a, b) with low <= a < b <= high, e.g. a
+  ``depth_range``. The length is checked always, the values as a value check."""
+  shape = (len(pair),) if isinstance(pair, (list, tuple)) else tuple(np.shape(pair))
+  if shape != (2,):
+    raise ValueError(f"{name}: expected a pair (low, high), got {pair!r:.80}")
+
+  def check(arr):
+    if arr.shape != (2,) or arr.dtype.kind not in "biuf":
+      raise ValueError(f"{name}: expected a pair of real numbers (low, high), got {arr!r:.80}")
+    a, b = (float(v) for v in arr)
+    if not (np.isfinite(a) and np.isfinite(b) and low <= a < b <= high):
+      where = "" if (low, high) == (-np.inf, np.inf) else f" in [{low}, {high}]"
+      raise ValueError(f"{name}: expected finite (low, high) with low < high{where}, "
+                       f"got ({a}, {b})")
+  _check_values(name, pair, check)
 
 
 def check_choice(name: str, value, choices: Sequence) -> None:
@@ -77,7 +166,8 @@ def check_choice(name: str, value, choices: Sequence) -> None:
     raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
 
 
-_DTYPE_KINDS = {"b": "bool", "i": "signed integer", "u": "unsigned integer", "f": "float"}
+_DTYPE_KINDS = {"b": "bool", "i": "signed integer", "u": "unsigned integer", "f": "float",
+                "c": "complex"}
 
 
 def check_dtype(name: str, x, kinds: str) -> None:
@@ -90,16 +180,14 @@ def check_dtype(name: str, x, kinds: str) -> None:
 
 
 def check_binary(name: str, x) -> None:
-  """Raises if a concrete ``x`` holds values other than 0 and 1 (skipped under jit)."""
-  try:
-    arr = np.asarray(x)
-  except Exception:
-    return
-  bad = arr.size - np.count_nonzero((arr == 0) | (arr == 1))
-  if bad:
-    odd = arr[(arr != 0) & (arr != 1)].ravel()[:3].tolist()
-    raise ValueError(f"{name}: expected values in {{0, 1}}, got {bad} other entries, "
-                     f"e.g. {odd}")
+  """Raises if ``x`` holds values other than 0 and 1 (a value check)."""
+  def check(arr):
+    bad = arr.size - np.count_nonzero((arr == 0) | (arr == 1))
+    if bad:
+      odd = arr[(arr != 0) & (arr != 1)].ravel()[:3].tolist()
+      raise ValueError(f"{name}: expected values in {{0, 1}}, got {bad} other entries, "
+                       f"e.g. {odd}")
+  _check_values(name, x, check)
 
 
 def check_positive_int(name: str, value, minimum: int = 1, maximum: int | None = None,

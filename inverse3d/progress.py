@@ -6,6 +6,8 @@ import os
 import sys
 import time
 
+from inverse3d.files import json_safe
+
 
 class Progress:
   """Prints ``name  i/total  rate/s  ETA`` at most every ``every_s`` seconds and at the end.
@@ -55,9 +57,15 @@ class Progress:
 class MetricsWriter:
   """Appends one JSON object per call to ``workdir/metrics.jsonl`` (flushed each write).
 
+  Every line is valid JSON: a NaN or +-inf value is written as null, and the record then also
+  holds ``"nonfinite": {key: "nan" | "inf" | "-inf"}`` naming what was replaced (nested keys
+  joined with "/"). NumPy and jax scalars become Python numbers, arrays become lists.
+
   ``fresh``: start the file anew (a job that recomputes every line on each invocation), rather
   than appending to it (a training loop resuming its own lines).
   """
+
+  NONFINITE_KEY = "nonfinite"
 
   def __init__(self, workdir, filename: str = "metrics.jsonl", fresh: bool = False):
     os.makedirs(workdir, exist_ok=True)
@@ -66,7 +74,27 @@ class MetricsWriter:
       os.remove(self.path)
 
   def write(self, **metrics) -> None:
-    record = {k: (float(v) if hasattr(v, "__float__") and not isinstance(v, (int, str)) else v)
-              for k, v in metrics.items()}
+    """Appends ``metrics`` as one line; raises ValueError naming a key JSON cannot hold."""
+    if self.NONFINITE_KEY in metrics:
+      raise ValueError(f"metrics: expected no key {self.NONFINITE_KEY!r} (it records the "
+                       f"non-finite values), got keys {sorted(metrics)}")
+    nonfinite: dict = {}
+    record = json_safe(metrics, nonfinite)
+    if nonfinite:
+      record[self.NONFINITE_KEY] = nonfinite
+    try:
+      line = json.dumps(record, allow_nan=False)
+    except TypeError:
+      key = next(k for k, v in record.items() if not _serialisable(v))
+      raise ValueError(f"metrics[{key!r}]: expected numbers, strings, lists or dicts, got "
+                       f"{type(metrics[key]).__name__}") from None
     with open(self.path, "a") as f:
-      f.write(json.dumps(record) + "\n")
+      f.write(line + "\n")
+
+
+def _serialisable(value) -> bool:
+  try:
+    json.dumps(value, allow_nan=False)
+  except TypeError:
+    return False
+  return True

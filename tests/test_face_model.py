@@ -183,7 +183,8 @@ def test_bad_n_is_named(n):
 
 
 def test_bad_model_arguments_are_named():
-  with pytest.raises(ValueError, match="num_vertices: expected an integer >= 100, got 10"):
+  with pytest.raises(ValueError, match=r"num_vertices: expected an integer in \[100, 200000\], "
+                                       r"got 10"):
     procedural_face_model(10)
   with pytest.raises(ValueError, match="num_modes"):
     procedural_face_model(150, num_modes=10_000)
@@ -194,3 +195,22 @@ def test_bad_model_arguments_are_named():
   v = model.mean.shape[0]
   with pytest.raises(ValueError, match=rf"model.basis: expected shape \(\?, {v}, 3\)"):
     sample_faces(jax.random.key(0), broken, 2)
+
+
+@pytest.mark.parametrize("kwargs,pattern", [
+    (dict(num_vertices=10 ** 9), r"^num_vertices: expected an integer in \[100, 200000\], got "
+                                 r"1000000000 \(about 4x the Basel Face Model's 54,903"),
+    (dict(num_modes=10 ** 6), r"^num_modes: expected an integer in \[1, 400\], got 1000000 "
+                              r"\(the modes take 24 \* modes \* num_vertices bytes"),
+])
+def test_procedural_sizes_are_checked_before_any_work(kwargs, pattern):
+  with pytest.raises(ValueError, match=pattern):
+    procedural_faces(jax.random.key(0), 2, **kwargs)
+
+
+def test_sample_count_is_checked_before_any_allocation():
+  model = procedural_face_model(**SMALL)
+  v = model.mean.shape[0]
+  with pytest.raises(ValueError, match=rf"^n: expected n \* V \* 3 <= 2\*\*30 values per array "
+                                       rf"\(4 GiB of float32\), got n=10000000 with V={v}"):
+    sample_faces(jax.random.key(0), model, 10 ** 7)

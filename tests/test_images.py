@@ -76,7 +76,13 @@ def test_unreadable_image_names_the_file(folder):
 
 
 def test_bad_arguments(folder):
-  with pytest.raises(ValueError, match="size: expected an integer >= 1"):
+  with pytest.raises(ValueError, match=r"size: expected an integer in \[1, 4096\], got 0"):
     load_image_folder(folder, size=0)
   with pytest.raises(ValueError, match="max_images"):
     load_image_folder(folder, max_images=0)
+
+
+def test_size_is_checked_before_reading(folder):
+  with pytest.raises(ValueError, match=r"^size: expected an integer in \[1, 4096\], got 1000000 "
+                                       r"\(the images take N \* size\^2 \* channels \* 4 bytes\)"):
+    load_image_folder(folder, size=10 ** 6)

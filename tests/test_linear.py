@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.linalg import subspace_angles
 
-from inverse3d.linear import (DirectLS, LowDimLS, decode, encode, fit_code_mapping, fit_direct_ls,
-                              fit_lowdim_ls, fit_pca, pca_method, predict)
+from inverse3d.linear import (DirectLS, LowDimLS, decode, encode, fit_affine, fit_code_mapping,
+                              fit_direct_ls, fit_lowdim_ls, fit_pca, pca_method, predict)
 
 SPECTRUM = np.array([30.0, 20.0, 14.0, 10.0, 7.0, 5.0, 3.5, 2.5])  # well separated, decaying
 
@@ -263,3 +263,63 @@ def test_bad_input_names_argument_expected_and_received():
   _raises(r"x: expected shape \(\?, 6\), got \(3, 4\)", encode, fit_pca(x, 2), z[:3])
   with pytest.raises(TypeError, match="model: expected a LowDimLS or DirectLS, got tuple"):
     predict((model.weights, model.bias), x)
+
+
+def test_complex_input_is_rejected_naming_the_argument():
+  rng = np.random.default_rng(13)
+  x = rng.standard_normal((10, 6)).astype(np.float32)
+  z = rng.standard_normal((10, 4)).astype(np.float32)
+  xc, zc = x.astype(np.complex64), jnp.asarray(z, jnp.complex64)  # NumPy and device arrays
+  wanted = "expected a bool or signed integer or unsigned integer or float array, got dtype"
+  _raises(rf"^x: {wanted} complex64", fit_pca, xc, 2)
+  _raises(rf"^images: {wanted} complex64", fit_direct_ls, xc, z)
+  _raises(rf"^shapes: {wanted} complex64", fit_direct_ls, x, zc)
+  _raises(rf"^images: {wanted} complex64", fit_lowdim_ls, xc, z, 2, 2)
+  _raises(rf"^inputs: {wanted} complex64", fit_affine, xc, z)
+  _raises(rf"^ridge: {wanted} complex128", fit_direct_ls, x, z, np.complex128(1.0))
+  pca = fit_pca(x, 3)
+  _raises(rf"^shapes: {wanted} complex64", fit_code_mapping, pca, fit_pca(z, 2), x, zc)
+  _raises(rf"^x: {wanted} complex64", encode, pca, xc)
+  _raises(rf"^images: {wanted} complex64", predict, fit_direct_ls(x, z), xc)
+
+
+def test_name_argument_names_the_dataset_in_errors():
+  rng = np.random.default_rng(14)
+  x = rng.standard_normal((10, 6)).astype(np.float32)
+  z = rng.standard_normal((10, 4)).astype(np.float32)
+  y = x.copy()
+  y[3, 2] = np.nan
+  faces = "images of procedural_faces"
+  _raises(rf"^{faces}: expected finite values, got 1 NaN or inf entries", fit_pca, y, 2,
+          name=faces)
+  _raises(rf"^{faces}: expected shape \(\?, \?\), got \(60,\)", fit_pca, x.ravel(), 2, name=faces)
+  _raises(rf"^{faces}: expected at least 2 entries along axis 0", fit_pca, x[:1], 1, name=faces)
+  names = ("images of modelnet10", "shapes of modelnet10")
+  _raises(r"^images of modelnet10: expected finite values", fit_direct_ls, y, z, names=names)
+  _raises(r"^shapes of modelnet10: expected finite values", fit_direct_ls, z, y, names=names)
+  _raises(r"^images of modelnet10: expected shape \(9, \?\)", fit_direct_ls, x, z[:9],
+          names=names)
+  _raises(r"^images of modelnet10: expected finite", fit_lowdim_ls, y, z, 2, 2, names=names)
+  pca, shape_pca = fit_pca(x, 3), fit_pca(z, 2)
+  _raises(r"^shapes of modelnet10: expected finite", fit_code_mapping, pca, shape_pca, x,
+          np.where(z > 1, np.inf, z), names=names)
+  _raises(r"^codes of images: expected finite", fit_affine, y, z, names=("codes of images", "b"))
+  _raises(r"^test images: expected finite", encode, pca, y, name="test images")
+  _raises(r"^test images: expected shape \(\?, 6\)", predict, fit_direct_ls(x, z), x[:, :5],
+          name="test images")
+  _raises(r"^names: expected two strings \(inputs, targets\), got 'images'", fit_direct_ls, x,
+          z, names="images")
+  fit = jax.jit(fit_pca, static_argnames=("k", "name"))
+  np.testing.assert_allclose(fit(x, k=2, name=faces).components, fit_pca(x, 2).components,
+                             atol=1e-5)
+
+
+def test_device_inputs_make_no_host_reads(count_host_reads):
+  rng = np.random.default_rng(15)
+  x = jnp.asarray(rng.standard_normal((12, 6)), jnp.float32)
+  z = jnp.asarray(rng.standard_normal((12, 4)), jnp.float32)
+  index = jnp.arange(12)
+  pca = fit_pca(x, 3)
+  direct = fit_direct_ls(x, z, jnp.float32(0.1), shape_index=index)
+  predict(direct, x), encode(pca, x)
+  assert count_host_reads.count == 0, count_host_reads.sites

@@ -165,3 +165,9 @@ def test_voxelize_bad_arguments():
     voxelize_mesh(vertices[:, :2], faces)
   with pytest.raises(ValueError, match="non-zero extent"):
     voxelize_mesh(np.zeros((3, 3)), np.array([[0, 1, 2]]))
+  with pytest.raises(ValueError, match=r"^supersample: expected inner \* supersample <= 1024 fine "
+                                       r"voxels per side .*got 24 \* 1000 = 24000$"):
+    voxelize_mesh(vertices, faces, supersample=1000)
+  with pytest.raises(ValueError, match=r"^grid: expected an integer in \[1, 1024\], got 100006 "
+                                       r"\(the output is grid\^3 bytes\)"):
+    voxelize_mesh(vertices, faces, grid=100_006, inner=6, pad=50_000)

@@ -92,7 +92,7 @@ def test_classes_filter_and_single_name():
 def test_unknown_class_and_bad_arguments():
   with pytest.raises(ValueError, match=r"classes: expected one of \['bathtub'.*got 'lamp'"):
     procedural_objects(jax.random.key(0), 2, classes=["chair", "lamp"])
-  with pytest.raises(ValueError, match="n: expected an integer >= 1, got 0"):
+  with pytest.raises(ValueError, match=r"n: expected an integer in \[1, 1000000\], got 0"):
     procedural_objects(jax.random.key(0), 0)
   with pytest.raises(ValueError, match="grid"):
     procedural_objects(jax.random.key(0), 1, grid=4)
@@ -110,3 +110,25 @@ def test_voxelise_box_and_cylinders_against_numpy():
   cylinder = (((x - 5) / 2) ** 2 + ((y - 2) / 2) ** 2 <= 1) & (np.abs(z - 1) <= 2)
   np.testing.assert_array_equal(got, box & ~cylinder)
   assert got.sum() > 0 and (box & cylinder).sum() > 0
+
+
+@pytest.mark.parametrize("kwargs,pattern", [
+    (dict(n=1, grid=10 ** 6),
+     r"^grid: expected an integer in \[12, 256\], got 1000000 \(voxelising one object takes "
+     r"about 110 \* grid\^3 bytes, 2 GB at 256\)$"),
+    (dict(n=10 ** 9), r"^n: expected an integer in \[1, 1000000\], got 1000000000 \(each"),
+    (dict(n=20_000, grid=256),
+     r"^n: expected n \* grid\^3 <= 2\*\*33 voxels \(8 GiB of output\), got n=20000 with "
+     r"grid=256"),
+])
+def test_sizes_are_checked_before_any_allocation(kwargs, pattern):
+  # grid=10**6 used to abort the interpreter (rc 134) allocating grid^3 voxels.
+  with pytest.raises(ValueError, match=pattern):
+    procedural_objects(jax.random.key(0), **kwargs)
+
+
+def test_large_grids_voxelise_fewer_objects_at_once():
+  out = procedural_objects(jax.random.key(4), 2, classes="table", grid=48)
+  assert out["voxels"].shape == (2, 48, 48, 48)
+  lo, hi = _bounds(np.asarray(out["voxels"][1]))
+  assert lo.min() >= 3 and hi.max() <= 44 and hi.max() - lo.min() >= 40

@@ -1,10 +1,12 @@
 """Mesh export to .obj and the reconstruction figure."""
 import os
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
 
+from inverse3d import files
 from inverse3d.render import depth_mesh, reconstruction_figure, save_obj, unproject
 
 H, W = 5, 6
@@ -70,6 +72,89 @@ def test_obj_rejects_bad_albedo(tmp_path):
     save_obj(tmp_path / "x.obj", depth, albedo[..., :2])
   with pytest.raises(ValueError, match=r"albedo: expected values in \[0.0, 1.0\]"):
     save_obj(tmp_path / "x.obj", depth, albedo + 1)
+  assert os.listdir(tmp_path) == []
+
+
+class _FailingWrites:
+  """A file object whose writes raise, as on a full disk."""
+
+  def __init__(self, f):
+    self.f = f
+
+  def write(self, data):
+    raise OSError("No space left on device")
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.f.close()
+
+
+@pytest.mark.parametrize("texture", [True, False])
+def test_obj_export_is_all_or_nothing(tmp_path, monkeypatch, texture):
+  depth, albedo = surface()
+  real = files._temporary
+
+  def temporary(path, mode):  # the .obj, written last, fails
+    f, tmp = real(path, mode)
+    return (_FailingWrites(f) if path.endswith(".obj") else f), tmp
+
+  monkeypatch.setattr(files, "_temporary", temporary)
+  with pytest.raises(OSError, match="No space left on device"):
+    save_obj(tmp_path / "face.obj", depth, albedo, texture=texture)
+  assert os.listdir(tmp_path) == []  # no .png, .mtl, .obj nor temporaries
+  monkeypatch.setattr(files, "_temporary", real)
+  assert len(save_obj(tmp_path / "face.obj", depth, albedo, texture=texture)) == (
+      3 if texture else 1)
+
+
+def test_obj_export_removes_the_texture_when_the_last_rename_fails(tmp_path, monkeypatch):
+  depth, albedo = surface()
+  real = os.replace
+
+  def replace(src, dst):
+    if str(dst).endswith(".obj"):
+      raise PermissionError(f"cannot rename onto {dst}")
+    real(src, dst)
+
+  monkeypatch.setattr(files.os, "replace", replace)
+  with pytest.raises(PermissionError, match="cannot rename onto"):
+    save_obj(tmp_path / "face.obj", depth, albedo, texture=True)
+  assert os.listdir(tmp_path) == []
+
+
+def test_obj_checks_device_inputs_and_settings(tmp_path):
+  depth, albedo = surface()
+  bad = np.array(albedo)
+  bad[1, 1, 0] = np.nan
+  with pytest.raises(ValueError, match=r"albedo: expected finite values, got 1 NaN"):
+    save_obj(tmp_path / "x.obj", jnp.asarray(depth), jnp.asarray(bad))  # read anyway: checked
+  with pytest.raises(ValueError, match=r"albedo: expected a bool or .*got dtype complex128"):
+    save_obj(tmp_path / "x.obj", depth, albedo.astype(complex))
+  with pytest.raises(ValueError, match=r"depth: expected a signed .*got dtype complex64"):
+    save_obj(tmp_path / "x.obj", depth.astype(np.complex64), albedo)
+  with pytest.raises(ValueError, match=r"depth_range: expected finite \(low, high\) with low < "
+                                       r"high in \[0.001, inf\], got \(nan, 1.1\)"):
+    save_obj(tmp_path / "x.obj", depth, albedo, depth_range=(np.nan, 1.1))
+  with pytest.raises(ValueError, match=r"centre_depth: expected finite values"):
+    depth_mesh(depth, centre_depth=np.inf)
+  with pytest.raises(ValueError, match=r"mask: expected shape \(5, 6\), got \(5, 5\)"):
+    depth_mesh(depth, mask=np.ones((5, 5), bool))
+  assert os.listdir(tmp_path) == []
+
+
+def test_reconstruction_figure_rejects_bad_input(tmp_path):
+  depth, albedo = surface()
+  bad = np.array(albedo)
+  bad[0, 0, 0] = np.nan
+  with pytest.raises(ValueError, match=r"albedo: expected finite values, got 1 NaN"):
+    reconstruction_figure(tmp_path / "fig.png", depth, jnp.asarray(bad))
+  with pytest.raises(ValueError, match=r"count: expected an integer in \[2, 64\], got 1000 "
+                                       r"\(one figure column each\)"):
+    reconstruction_figure(tmp_path / "fig.png", depth, albedo, count=1000)
+  with pytest.raises(ValueError, match=r"max_yaw_deg: expected finite values"):
+    reconstruction_figure(tmp_path / "fig.png", depth, albedo, max_yaw_deg=np.nan)
   assert os.listdir(tmp_path) == []
 
 

@@ -133,8 +133,18 @@ def test_voxel_views_reject_bad_input(objects):
     render_voxel_views(voxels[:1].astype(np.complex64), OBJECT_VIEW_ANGLES)
   with pytest.raises(ValueError, match="angles_deg: expected finite values"):
     render_voxel_views(voxels[:1], [0.0, np.nan])
-  with pytest.raises(ValueError, match="size: expected an integer >= 1, got 0"):
+  with pytest.raises(ValueError, match=r"size: expected an integer in \[1, 4096\], got 0"):
     render_voxel_views(voxels[:1], [0.0], size=0)
+  # size=10**6 used to return at once and fail only when the images were used.
+  with pytest.raises(ValueError, match=r"^size: expected an integer in \[1, 4096\], got 1000000 "
+                                       r"\(memory grows as A \* size\^2 \* \(3 G \+ 2\)"):
+    render_voxel_views(voxels[:1], [0.0], size=10 ** 6)
+  with pytest.raises(ValueError, match="angles_deg: expected a signed .*got dtype complex64"):
+    render_voxel_views(voxels[:1], np.zeros(2, np.complex64))
+  with pytest.raises(ValueError, match="light: expected a signed .*got dtype complex128"):
+    render_voxel_views(voxels[:1], [0.0], light=np.array([1, 0, 1j]))
+  with pytest.raises(ValueError, match=r"elevation_deg: expected shape \(\), got \(2,\)"):
+    render_voxel_views(voxels[:1], [0.0], elevation_deg=[10.0, 20.0])
 
 
 def _dome(n=21):
@@ -305,3 +315,23 @@ def test_orthographic_raster_with_per_image_triangles():
     # Screen-space barycentrics: they reproduce the pixel centre.
     at = np.einsum("hwk,hwkc->hwc", weights[b], screen[b][vertices[b], :2])
     np.testing.assert_allclose(at[mask[b]], np.stack([u, v], -1)[mask[b]], atol=1e-3)
+
+
+def test_face_view_size_is_checked_before_any_work():
+  points, triangles = _dome(5)
+  with pytest.raises(ValueError, match=r"^size: expected an integer in \[1, 4096\], got 1000000 "
+                                       r"\(the rasteriser's pixel tests grow as N \* A \* size"):
+    render_face_views(points[None], np.full((1, len(points)), 0.5), FACE_YAWS, size=10 ** 6,
+                      triangles=triangles)
+  with pytest.raises(ValueError, match="yaws_deg: expected a signed .*got dtype complex64"):
+    render_face_views(points[None], np.full((1, len(points)), 0.5),
+                      np.zeros(3, np.complex64), triangles=triangles)
+
+
+def test_voxel_views_of_device_arrays_make_no_host_reads(objects, count_host_reads):
+  import jax.numpy as jnp
+  voxels = jnp.asarray(objects[0][:2])
+  angles = jnp.asarray(OBJECT_VIEW_ANGLES[:2])
+  images = render_voxel_views(voxels, angles, size=8)
+  assert count_host_reads.count == 0, count_host_reads.sites
+  assert images.shape == (2, 2, 8, 8)

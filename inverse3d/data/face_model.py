@@ -28,6 +28,13 @@ from inverse3d.checks import check_positive_int, check_shape
 
 SKIN_RGB = (0.78, 0.58, 0.47)
 """Albedo of plain skin, also the uniform albedo of models that have no colour model."""
+MAX_VERTICES = 200_000
+"""Largest procedural mesh: about 4x the Basel Face Model's 54,903 vertices."""
+MAX_MODES = 400
+"""Most identity or colour modes of a procedural model (the BFM has 199): the float64 modes
+take 24 * modes * V bytes while they are built, 1.9 GB at 400 modes and MAX_VERTICES."""
+MAX_SAMPLE_VALUES = 2 ** 30
+"""Most values n * V * 3 in one array of ``sample_faces`` (4 GiB of float32)."""
 
 # Outline of the procedural face (cm): inside where (x / a(y))^2 + ((y - Y_CENTER) / B)^2 <= 1,
 # with half-width a(y) = A0 + A1 tanh(y / 4): wide forehead, narrow chin.
@@ -245,12 +252,12 @@ def procedural_face_model(num_vertices: int = 4000, num_modes: int = 40,
   """The project's statistical face model, deterministic in its arguments.
 
   Args:
-    num_vertices: approximate vertex count (>= 100; the paper's BFM has 54,903). The exact V
-      is ``mean.shape[0]`` (4,017 for the default 4,000).
-    num_modes: K identity modes: 20 named deformations (face width, height, depth, jaw,
+    num_vertices: approximate vertex count, in [100, MAX_VERTICES] (the paper's BFM has
+      54,903). The exact V is ``mean.shape[0]`` (4,017 for the default 4,000).
+    num_modes: K identity modes, at most MAX_MODES: 20 named deformations (face width, height, depth, jaw,
       forehead, nose, chin, cheeks, brows, eyes, lips, mouth...) then smooth random fields;
       orthogonal, with per-coordinate standard deviation 0.2 cm * (k + 1)^-0.9.
-    num_albedo_modes: Ka colour modes (>= 0): brightness, redness, yellowness, brows, lips,
+    num_albedo_modes: Ka colour modes, in [0, MAX_MODES]: brightness, redness, yellowness, brows, lips,
       blush, iris, then smooth random fields; per-channel std 0.05 * (k + 1)^-0.7.
     seed: seeds the random fields only.
 
@@ -258,9 +265,13 @@ def procedural_face_model(num_vertices: int = 4000, num_modes: int = 40,
     FaceModel with mean (V, 3) in cm (about 14.3 x 19.4 x 8.3), basis (K, V, 3), albedo_mean
     (V, 3), albedo_basis (Ka, V, 3), triangles (T, 3).
   """
-  num_vertices = check_positive_int("num_vertices", num_vertices, minimum=100)
-  num_modes = check_positive_int("num_modes", num_modes)
-  num_albedo_modes = check_positive_int("num_albedo_modes", num_albedo_modes, minimum=0)
+  num_vertices = check_positive_int("num_vertices", num_vertices, minimum=100,
+                                    maximum=MAX_VERTICES,
+                                    hint="about 4x the Basel Face Model's 54,903 vertices")
+  modes_hint = "the modes take 24 * modes * num_vertices bytes while they are built"
+  num_modes = check_positive_int("num_modes", num_modes, maximum=MAX_MODES, hint=modes_hint)
+  num_albedo_modes = check_positive_int("num_albedo_modes", num_albedo_modes, minimum=0,
+                                        maximum=MAX_MODES, hint=modes_hint)
   seed = check_positive_int("seed", seed, minimum=0)
   x, y, triangles = _grid_mesh(num_vertices)
   if num_modes > 3 * x.size or num_albedo_modes > 3 * x.size:
@@ -319,6 +330,10 @@ def sample_faces(key: jax.Array, model: FaceModel, n: int, normalize: bool = Tru
   """
   n = check_positive_int("n", n)
   check_face_model("model", model)
+  values = n * model.mean.shape[0] * 3
+  if values > MAX_SAMPLE_VALUES:
+    raise ValueError(f"n: expected n * V * 3 <= 2**30 values per array (4 GiB of float32), got "
+                     f"n={n} with V={model.mean.shape[0]} ({values}); draw fewer faces per call")
   shape_key, albedo_key = jax.random.split(key)
   alpha = jax.random.normal(shape_key, (n, model.basis.shape[0]), jnp.float32)
   beta = jax.random.normal(albedo_key, (n, model.albedo_basis.shape[0]), jnp.float32)

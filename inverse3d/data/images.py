@@ -17,6 +17,8 @@ from inverse3d.data.paths import resolve_data_path
 from inverse3d.progress import Progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MAX_SIZE = 4096
+"""Largest output side of ``load_image_folder``."""
 _LFW_HINT = ("Unlabeled face images such as LFW come from http://vis-www.cs.umass.edu/lfw/ "
              "(download lfw.tgz and extract it); pass the extracted folder as path, or put it "
              "at shared/data/lfw beside the checkout (or under $INVERSE3D_DATA) and pass "
@@ -73,7 +75,8 @@ def load_image_folder(path, size: int = 32, grayscale: bool = True,
   Args:
     path: the folder; a relative path that does not exist is taken inside the shared data
       folder.
-    size: output side in pixels; each image is centre-cropped to a square first.
+    size: output side in pixels, at most MAX_SIZE; each image is centre-cropped to a square
+      first.
     grayscale: one channel (luma) if True, else RGB.
     max_images: keep only the first ``max_images`` files (all if None).
 
@@ -84,7 +87,8 @@ def load_image_folder(path, size: int = 32, grayscale: bool = True,
     FileNotFoundError / ValueError saying where LFW can be obtained when the folder is missing
     or holds no images; ValueError naming the file for an unreadable image.
   """
-  size = check_positive_int("size", size)
+  size = check_positive_int("size", size, maximum=MAX_SIZE,
+                            hint="the images take N * size^2 * channels * 4 bytes")
   files = list_images(path)
   if max_images is not None:
     files = files[:check_positive_int("max_images", max_images)]

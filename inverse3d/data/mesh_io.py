@@ -23,6 +23,9 @@ import numpy as np
 
 from inverse3d.checks import check_file, check_finite, check_positive_int, check_shape
 
+MAX_FINE = 1024
+"""Largest fine grid side inner * supersample of ``voxelize_mesh`` (and largest ``grid``)."""
+
 
 def _meaningful_lines(text: str):
   """Yields (1-based line number, stripped content) for lines that are not blank or comments."""
@@ -174,24 +177,28 @@ def voxelize_mesh(vertices, faces, grid: int = 30, inner: int = 24, pad: int = 3
     inner: voxels spanned by the longest side of the mesh's bounding box.
     pad: empty voxels on every side.
     supersample: fine voxels per output voxel along each axis (8 reproduces
-      modelnet10_vox30.npz).
+      modelnet10_vox30.npz); inner * supersample <= MAX_FINE.
   Returns:
     (grid, grid, grid) uint8 in {0, 1}, axis 2 vertical.
 
   NumPy, vectorised over triangles and rays; not jit-able (the number of ray hits is data
-  dependent). Memory is O((inner * supersample)^3) bits.
+  dependent). Memory is about 3 (inner * supersample)^3 bytes.
   """
   vertices = np.asarray(vertices, np.float64)
   faces = np.asarray(faces)
   check_shape("vertices", vertices, (None, 3))
   check_finite("vertices", vertices)
   check_shape("faces", faces, (None, 3))
-  grid = check_positive_int("grid", grid)
+  grid = check_positive_int("grid", grid, maximum=MAX_FINE, hint="the output is grid^3 bytes")
   inner = check_positive_int("inner", inner)
   pad = check_positive_int("pad", pad, minimum=0)
   supersample = check_positive_int("supersample", supersample)
   if grid != inner + 2 * pad:
     raise ValueError(f"grid: expected inner + 2 * pad = {inner + 2 * pad}, got {grid}")
+  if inner * supersample > MAX_FINE:
+    raise ValueError(f"supersample: expected inner * supersample <= {MAX_FINE} fine voxels per "
+                     f"side (memory about 3 (inner * supersample)^3 bytes), got {inner} * "
+                     f"{supersample} = {inner * supersample}")
   if faces.size == 0 or faces.dtype.kind not in "iu":
     raise ValueError(f"faces: expected a non-empty integer array, got {faces.dtype} with shape "
                      f"{faces.shape}")

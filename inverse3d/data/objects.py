@@ -33,7 +33,13 @@ MAX_PRIMITIVES = 12
 _DRAWS = 10  # uniforms per object, enough for every builder
 PADDING = 3  # empty voxels on every side, as in 3D ShapeNets
 _MARGIN = 0.1  # keeps the outermost voxel centres strictly inside the scaled object
-_VOXEL_BATCH = 32  # samples voxelised at once (memory: about 3 MB each)
+_VOXEL_BATCH = 32  # samples voxelised at once at 30^3 (memory: about 3 MB each, 110 B a voxel)
+MAX_GRID = 256
+"""Largest grid side: voxelising one 256^3 object takes about 2 GB (110 bytes a voxel)."""
+MAX_OBJECTS = 10 ** 6
+"""Most objects per call: each draws the primitives of every class (3840 bytes)."""
+MAX_VOXELS = 2 ** 33
+"""Most voxels per call, n * grid^3 (8 GiB of uint8 output)."""
 
 
 def _prim(bounds, kind=BOX, carve=False):
@@ -233,8 +239,9 @@ def _generate(key, n: int, class_ids: tuple, grid: int):
                     for c in class_ids])  # (C, n, P, 8)
   slot = jnp.argmax(labels[:, None] == ids[None, :], axis=1)
   chosen = rows[slot, jnp.arange(n)]
-  voxels = jax.lax.map(functools.partial(voxelise, grid=grid), chosen,
-                       batch_size=min(n, _VOXEL_BATCH))
+  # Fewer samples at once on larger grids, so that a batch takes about as much memory as at 30^3.
+  batch = max(1, min(n, _VOXEL_BATCH * 30 ** 3 // grid ** 3))
+  voxels = jax.lax.map(functools.partial(voxelise, grid=grid), chosen, batch_size=batch)
   return voxels.astype(jnp.uint8), labels
 
 
@@ -245,14 +252,22 @@ def procedural_objects(key: jax.Array, n: int, classes=None, grid: int = 30) -> 
   classes: None (all of OBJECT_CLASSES), or a class name, or a sequence of names. Labels cycle
     through the requested classes in a random order, so every class appears once n >= their
     number.
-  grid: voxels per side (>= 12); the object lies in [3, grid - 4] on every axis.
+  n: objects, 1 <= n <= MAX_OBJECTS, with n * grid^3 <= MAX_VOXELS.
+  grid: voxels per side, 12 <= grid <= MAX_GRID; the object lies in [3, grid - 4] on every axis.
 
   Returns dict:
     voxels: (n, grid, grid, grid) uint8 in {0, 1}, axis 2 vertical.
     labels: (n,) int32 indices into OBJECT_CLASSES.
   """
-  n = check_positive_int("n", n)
-  grid = check_positive_int("grid", grid, minimum=12)
+  n = check_positive_int("n", n, maximum=MAX_OBJECTS,
+                         hint="each object draws the primitives of every class, 3840 bytes")
+  grid = check_positive_int("grid", grid, minimum=12, maximum=MAX_GRID,
+                            hint="voxelising one object takes about 110 * grid^3 bytes, "
+                                 "2 GB at 256")
+  if n * grid ** 3 > MAX_VOXELS:
+    raise ValueError(f"n: expected n * grid^3 <= 2**33 voxels (8 GiB of output), got n={n} "
+                     f"with grid={grid} ({n * grid ** 3} voxels); ask for fewer objects per "
+                     f"call")
   if classes is None:
     classes = OBJECT_CLASSES
   elif isinstance(classes, str):

@@ -52,6 +52,8 @@ FACE_FILL = 0.92
 LONG_EDGE = 3.0
 """Delaunay triangles longer than this many median edges are dropped (no triangles given)."""
 _SLOTS_PER_CHUNK = 2 ** 22  # rasteriser memory bound: pixel-triangle tests laid out at once
+MAX_SIZE = 4096
+"""Largest image side accepted (a typo such as size=10**6 fails at once, not at allocation)."""
 
 
 def _camera(angle_deg, elevation_deg):
@@ -132,23 +134,28 @@ def render_voxel_views(voxels, angles_deg, size: int = 32, elevation_deg=VIEW_EL
 
   voxels: (N, G, G, G) bool, integer or float array in {0, 1}, axis 2 vertical.
   angles_deg: (A,) camera azimuths in degrees, e.g. OBJECT_VIEW_ANGLES.
-  size: image side in pixels. elevation_deg: camera elevation in degrees. light: (3,) light
-    direction in the camera frame. batch: samples rendered at once (memory about
-    2 * A * size^2 * (3G + 2) * batch bytes).
+  size: image side in pixels, in [1, MAX_SIZE]. elevation_deg: camera elevation in degrees.
+    light: (3,) light direction in the camera frame. batch: samples rendered at once (memory
+    about 2 * A * size^2 * (3G + 2) * batch bytes).
   Returns (N, A, size, size) float32 in [0, 1]; background 0, surfaces >= AMBIENT.
-  jit-able (value checks are skipped on tracers).
+  jit-able. Value checks run on host (NumPy) inputs only, see ``inverse3d.checks``.
   """
+  size = check_positive_int("size", size, maximum=MAX_SIZE,
+                            hint="memory grows as A * size^2 * (3 G + 2) * batch bytes")
   check_shape("voxels", voxels, (None, "G", "G", "G"))
   check_dtype("voxels", voxels, "biuf")
   check_binary("voxels", voxels)
-  angles_deg = jnp.asarray(angles_deg, jnp.float32)
   check_shape("angles_deg", angles_deg, (None,))
+  check_dtype("angles_deg", angles_deg, "iuf")
   check_finite("angles_deg", angles_deg)
+  check_shape("elevation_deg", elevation_deg, ())
+  check_dtype("elevation_deg", elevation_deg, "iuf")
   check_finite("elevation_deg", elevation_deg)
   check_shape("light", light, (3,))
+  check_dtype("light", light, "iuf")
   check_finite("light", light)
-  size = check_positive_int("size", size)
   batch = min(check_positive_int("batch", batch), len(voxels))
+  angles_deg = jnp.asarray(angles_deg, jnp.float32)
   return _render_voxels(jnp.asarray(voxels), angles_deg, jnp.float32(elevation_deg),
                         jnp.asarray(light, jnp.float32), size=size, batch=batch)
 
@@ -263,18 +270,21 @@ def render_face_views(points, albedo, yaws_deg, size: int = 32, triangles=None):
     it fits the frame at all the requested yaws, with one scale for all of them.
   albedo: (N, V) or (N, V, 1) grayscale, or (N, V, 3) colour, in [0, 1].
   yaws_deg: (A,) yaws in degrees, e.g. FACE_YAWS.
-  size: image side in pixels (32 for the paper's images, 227 for the AlexNet encoder).
+  size: image side in pixels (32 for the paper's images, 227 for the AlexNet encoder), at
+    most MAX_SIZE.
   triangles: (T, 3) integer vertex indices shared by all faces, or None to Delaunay-triangulate
     each cloud's frontal (x, y) projection.
   Returns (N, A, size, size) float32 for grayscale albedo, (N, A, size, size, 3) for colour;
   values in [0, 1], background 0. Inputs must be concrete (not traced): the rasteriser's
   budget of pixel-triangle tests is sized from the projected triangles' bounding boxes.
   """
+  size = check_positive_int("size", size, maximum=MAX_SIZE,
+                            hint="the rasteriser's pixel tests grow as N * A * size^2")
   bound = check_shape("points", points, ("N", "V", 3))
   check_dtype("points", points, "f")
   check_finite("points", points)
   if np.ndim(albedo) == 2:
-    albedo = np.asarray(albedo)[..., None]
+    albedo = (albedo if hasattr(albedo, "dtype") else np.asarray(albedo))[..., None]
   check_shape("albedo", albedo, (bound["N"], bound["V"], None))
   if np.shape(albedo)[-1] not in (1, 3):
     raise ValueError(f"albedo: expected shape (N, V), (N, V, 1) or (N, V, 3), got "
@@ -282,10 +292,10 @@ def render_face_views(points, albedo, yaws_deg, size: int = 32, triangles=None):
   check_dtype("albedo", albedo, "f")
   check_finite("albedo", albedo)
   check_range("albedo", albedo, 0.0, 1.0)
-  yaws_deg = jnp.asarray(yaws_deg, jnp.float32)
   check_shape("yaws_deg", yaws_deg, (None,))
+  check_dtype("yaws_deg", yaws_deg, "iuf")
   check_finite("yaws_deg", yaws_deg)
-  size = check_positive_int("size", size)
+  yaws_deg = jnp.asarray(yaws_deg, jnp.float32)
   if triangles is None:
     meshes = [_triangulate(p) for p in np.asarray(points, np.float64)]
     count = max(len(m) for m in meshes)

@@ -51,8 +51,9 @@ def iou(pred, target, threshold: float = 0.5) -> jax.Array:
   pred: (N, ...) real-valued occupancy, occupied where pred > threshold. target: binary, same
   shape (e.g. (N, 30, 30, 30)). Returns (N,) in [0, 1]; a sample empty in both counts as 1.
   """
+  given = target  # checked as given: a NumPy target has its values checked (inverse3d.checks)
   pred, target = _float_pair(pred, target, _batch_layout(pred, 2))
-  check_binary("target", target)
+  check_binary("target", given)
   axes = tuple(range(1, pred.ndim))
   occupied, truth = pred > threshold, target > 0.5
   intersection = jnp.sum(occupied & truth, axis=axes)

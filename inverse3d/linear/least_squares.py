@@ -48,6 +48,13 @@ class DirectLS(NamedTuple):
   bias: jax.Array
 
 
+def check_names(names) -> None:
+  """Raises unless ``names`` is a pair of strings (the two data arguments' names)."""
+  if (not isinstance(names, (tuple, list)) or len(names) != 2
+      or not all(isinstance(n, str) for n in names)):
+    raise ValueError(f"names: expected two strings (inputs, targets), got {names!r}")
+
+
 def _ridge_solve(gram: jax.Array, rhs: jax.Array, ridge) -> jax.Array:
   """(gram + ridge I)^+ rhs for a symmetric positive semi-definite (p, p) gram, rhs (p, q)."""
   values, vectors = jnp.linalg.eigh(gram)
@@ -75,18 +82,21 @@ def _fit_affine(inputs, targets, shape_index, ridge) -> tuple[jax.Array, jax.Arr
   return weights, target_mean - input_mean @ weights
 
 
-def _pairs(images, shapes, shape_index, ridge):
-  """Validated float images (M, d_x), shapes (N, d_z), shape_index (M,) int32 or None."""
-  images = data_matrix("images", images)
-  shapes = data_matrix("shapes", shapes)
+def _pairs(images, shapes, shape_index, ridge, names=("images", "shapes")):
+  """Validated float images (M, d_x), shapes (N, d_z), shape_index (M,) int32 or None;
+  ``names`` are what images and shapes are called in error messages."""
+  check_names(names)
+  images = data_matrix(names[0], images)
+  shapes = data_matrix(names[1], shapes)
   if shape_index is None:
-    check_shape("images", images, (shapes.shape[0], None))
+    check_shape(names[0], images, (shapes.shape[0], None))
   else:
     check_shape("shape_index", shape_index, (images.shape[0],))
     check_dtype("shape_index", shape_index, "iu")
     check_range("shape_index", shape_index, 0, shapes.shape[0] - 1)
     shape_index = jnp.asarray(shape_index, jnp.int32)
   check_shape("ridge", ridge, ())
+  check_dtype("ridge", ridge, "biuf")
   check_finite("ridge", ridge)
   check_range("ridge", ridge, 0, float("inf"))
   return images, shapes, shape_index
@@ -100,7 +110,7 @@ def _fit_mapping(image_pca, shape_pca, images, shapes, shape_index, ridge) -> Lo
 
 
 def fit_code_mapping(image_pca: PCA, shape_pca: PCA, images, shapes, ridge=0.0, *,
-                     shape_index=None) -> LowDimLS:
+                     shape_index=None, names=("images", "shapes")) -> LowDimLS:
   """Eq. 8 with given PCAs (fitted on any sets, paired or not): the affine least-squares map
   from image codes to shape codes on the paired (images, shapes).
 
@@ -108,19 +118,21 @@ def fit_code_mapping(image_pca: PCA, shape_pca: PCA, images, shapes, ridge=0.0, 
     image_pca: PCA with components (k_image, d_x). shape_pca: PCA with (k_shape, d_z).
     images: (M, d_x) rows. shapes: (N, d_z) rows. ridge: scalar >= 0 on |W|^2.
     shape_index: (M,) ints in [0, N): the shape each image shows; None when M == N row-paired.
+    names: what images and shapes are called in error messages, e.g.
+      ("images of modelnet10", "shapes of modelnet10").
   Returns:
     LowDimLS(image_pca, shape_pca, weights (k_image, k_shape), bias (k_shape,)).
   jit-able; vmap-able (e.g. over ridge).
   """
-  images, shapes, shape_index = _pairs(images, shapes, shape_index, ridge)
-  check_shape("images", images, (None, image_pca.components.shape[1]))
-  check_shape("shapes", shapes, (None, shape_pca.components.shape[1]))
+  images, shapes, shape_index = _pairs(images, shapes, shape_index, ridge, names)
+  check_shape(names[0], images, (None, image_pca.components.shape[1]))
+  check_shape(names[1], shapes, (None, shape_pca.components.shape[1]))
   return _fit_mapping(image_pca, shape_pca, images, shapes, shape_index, ridge)
 
 
 def fit_lowdim_ls(images, shapes, k_image: int, k_shape: int, ridge=0.0, *, shape_index=None,
                   method: str = "auto", key=None, oversample: int = 10,
-                  power_iters: int = 4) -> LowDimLS:
+                  power_iters: int = 4, names=("images", "shapes")) -> LowDimLS:
   """Low-dimensional LS (eqs 2-9): PCA of the image rows and of the shapes, then eq. 8.
 
   Args:
@@ -129,11 +141,13 @@ def fit_lowdim_ls(images, shapes, k_image: int, k_shape: int, ridge=0.0, *, shap
     ridge: scalar >= 0. shape_index: (M,) ints in [0, N), or None when row-paired.
     method, key, oversample, power_iters: the PCA solver (see fit_pca); the key is split
       between the two PCAs.
+    names: what images and shapes are called in error messages.
   Returns:
     LowDimLS; predict(model, images) gives (n, d_z).
-  jit with static_argnames=("k_image", "k_shape", "method", "oversample", "power_iters").
+  jit with static_argnames=("k_image", "k_shape", "method", "oversample", "power_iters") (and
+  "names" if given).
   """
-  images, shapes, shape_index = _pairs(images, shapes, shape_index, ridge)
+  images, shapes, shape_index = _pairs(images, shapes, shape_index, ridge, names)
   keys = (None, None) if key is None else tuple(jax.random.split(key))
   image_pca = _fit_pca(images, keys[0], *pca_plan("k_image", k_image, images.shape, method, key,
                                                   oversample, power_iters))
@@ -142,17 +156,19 @@ def fit_lowdim_ls(images, shapes, k_image: int, k_shape: int, ridge=0.0, *, shap
   return _fit_mapping(image_pca, shape_pca, images, shapes, shape_index, ridge)
 
 
-def fit_affine(inputs, targets, ridge=0.0, *, shape_index=None) -> tuple[jax.Array, jax.Array]:
+def fit_affine(inputs, targets, ridge=0.0, *, shape_index=None,
+               names=("inputs", "targets")) -> tuple[jax.Array, jax.Array]:
   """The affine ridge regression under both fits: W, c minimising
   sum_m |targets[shape_index[m]] - inputs_m W - c|^2 + ridge |W|_F^2.
 
   Args:
     inputs: (M, p) rows (e.g. image codes). targets: (N, q) rows (e.g. shape codes).
     ridge: scalar >= 0. shape_index: (M,) ints in [0, N), or None when row-paired.
+    names: what inputs and targets are called in error messages.
   Returns:
     weights (p, q), bias (q,). jit-able.
   """
-  return _fit_affine_jit(*_pairs(inputs, targets, shape_index, ridge), ridge)
+  return _fit_affine_jit(*_pairs(inputs, targets, shape_index, ridge, names), ridge)
 
 
 @jax.jit
@@ -160,17 +176,19 @@ def _fit_affine_jit(inputs, targets, shape_index, ridge):
   return _fit_affine(inputs, targets, shape_index, ridge)
 
 
-def fit_direct_ls(images, shapes, ridge=0.0, *, shape_index=None) -> DirectLS:
+def fit_direct_ls(images, shapes, ridge=0.0, *, shape_index=None,
+                  names=("images", "shapes")) -> DirectLS:
   """Direct LS (eqs 10-11): the affine least-squares map from image pixels to shapes.
 
   Args:
     images: (M, d_x) rows. shapes: (N, d_z) rows. ridge: scalar >= 0.
     shape_index: (M,) ints in [0, N), or None when row-paired.
+    names: what images and shapes are called in error messages.
   Returns:
     DirectLS(weights (d_x, d_z), bias (d_z,)). Memory: O(d_x d_z + M d_x + N d_z).
   jit-able; vmap-able (e.g. over ridge).
   """
-  return DirectLS(*fit_affine(images, shapes, ridge, shape_index=shape_index))
+  return DirectLS(*fit_affine(images, shapes, ridge, shape_index=shape_index, names=names))
 
 
 @jax.jit
@@ -181,14 +199,15 @@ def _predict(model, images) -> jax.Array:
   return images @ model.weights + model.bias
 
 
-def predict(model: LowDimLS | DirectLS, images) -> jax.Array:
-  """Predicted shapes (n, d_z) (real-valued, also for voxels) for images (n, d_x)."""
+def predict(model: LowDimLS | DirectLS, images, *, name: str = "images") -> jax.Array:
+  """Predicted shapes (n, d_z) (real-valued, also for voxels) for images (n, d_x); ``name`` is
+  what images are called in error messages."""
   if isinstance(model, LowDimLS):
     width = model.image_pca.components.shape[1]
   elif isinstance(model, DirectLS):
     width = model.weights.shape[0]
   else:
     raise TypeError(f"model: expected a LowDimLS or DirectLS, got {type(model).__name__}")
-  images = data_matrix("images", images)
-  check_shape("images", images, (None, width))
+  images = data_matrix(name, images)
+  check_shape(name, images, (None, width))
   return _predict(model, images)

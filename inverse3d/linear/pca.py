@@ -29,8 +29,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from inverse3d.checks import (check_choice, check_finite, check_min_size, check_positive_int,
-                              check_shape)
+from inverse3d.checks import (check_choice, check_dtype, check_finite, check_min_size,
+                              check_positive_int, check_shape)
 
 METHODS = ("auto", "exact", "randomized")
 EIGH_COST = 40.0
@@ -54,11 +54,13 @@ def data_matrix(name: str, x, min_rows: int = 1) -> jax.Array:
   """Checks a (n, d) matrix of samples (rows) and returns it as a float jax array.
 
   Raises ValueError naming ``name`` for a wrong rank, fewer than ``min_rows`` rows, no columns,
-  or NaN/inf. Integer and bool input (e.g. voxels) becomes float32.
+  a complex (or non-numeric) dtype, or NaN/inf (a value check: NumPy input only, see
+  ``inverse3d.checks``). Integer and bool input (e.g. voxels) becomes float32.
   """
   check_shape(name, x, (None, None))
   check_min_size(name, x, min_rows, axis=0)
   check_min_size(name, x, 1, axis=1)
+  check_dtype(name, x, "biuf")
   check_finite(name, x)
   x = jnp.asarray(x)
   return x.astype(jnp.promote_types(x.dtype, jnp.float32))
@@ -156,7 +158,7 @@ def pca_plan(k_name: str, k, shape: tuple[int, int], method: str, key, oversampl
 
 
 def fit_pca(x, k: int, method: str = "auto", key=None, *, oversample: int = 10,
-            power_iters: int = 4) -> PCA:
+            power_iters: int = 4, name: str = "x") -> PCA:
   """Fits a k-component PCA to the rows of x.
 
   Args:
@@ -166,11 +168,13 @@ def fit_pca(x, k: int, method: str = "auto", key=None, *, oversample: int = 10,
     key: a jax.random key; required by "randomized", and what lets "auto" choose it.
     oversample, power_iters: the randomized solver's extra test vectors and subspace
       iterations.
+    name: what ``x`` is called in error messages, e.g. "images of procedural_faces".
   Returns:
     PCA(mean (d,), components (k, d), singular_values (k,)).
-  jit with static_argnames=("k", "method", "oversample", "power_iters"); vmap-able over x.
+  jit with static_argnames=("k", "method", "oversample", "power_iters") (and "name" if given);
+  vmap-able over x.
   """
-  x = data_matrix("x", x, min_rows=2)
+  x = data_matrix(name, x, min_rows=2)
   return _fit_pca(x, key, *pca_plan("k", k, x.shape, method, key, oversample, power_iters))
 
 
@@ -178,10 +182,11 @@ def _encode(pca: PCA, x) -> jax.Array:
   return (x - pca.mean) @ pca.components.T
 
 
-def encode(pca: PCA, x) -> jax.Array:
-  """Codes y = (x - mean) @ components^T: (n, d) -> (n, k) (eq. 4)."""
-  x = data_matrix("x", x)
-  check_shape("x", x, (None, pca.components.shape[1]))
+def encode(pca: PCA, x, *, name: str = "x") -> jax.Array:
+  """Codes y = (x - mean) @ components^T: (n, d) -> (n, k) (eq. 4); ``name`` is what x is
+  called in error messages."""
+  x = data_matrix(name, x)
+  check_shape(name, x, (None, pca.components.shape[1]))
   return _encode(pca, x)
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from inverse3d.checks import check_finite, check_open_range, check_shape
+from inverse3d.checks import (check_dtype, check_finite, check_interval, check_open_range,
+                              check_shape)
 
 FOV_DEG = 10.0
 DEPTH_RANGE = (0.9, 1.1)
@@ -26,20 +27,34 @@ NEAR = 1e-3
 
 
 def check_fov(fov_deg) -> None:
-  """Raises unless a concrete field of view (degrees) lies in the open interval (0, 180)."""
+  """Raises unless the field of view (degrees) is a real scalar in the open interval (0, 180)
+  (the interval is a value check: see ``inverse3d.checks``)."""
+  check_shape("fov_deg", fov_deg, ())
+  check_dtype("fov_deg", fov_deg, "iuf")
   check_open_range("fov_deg", fov_deg, 0.0, 180.0)
 
 
+def check_depth_settings(depth_range, centre_depth=ROTATION_CENTRE_DEPTH) -> None:
+  """Raises unless ``depth_range`` is finite (low, high) with NEAR <= low < high (nearer points
+  are not projected) and ``centre_depth`` a finite scalar (values checked as in
+  ``inverse3d.checks``)."""
+  check_interval("depth_range", depth_range, NEAR, np.inf)
+  check_shape("centre_depth", centre_depth, ())
+  check_dtype("centre_depth", centre_depth, "iuf")
+  check_finite("centre_depth", centre_depth)
+
+
 def check_depth_map(depth, batched: bool = True) -> dict:
-  """Checks a finite depth map (B, H, W) (or (H, W) when not ``batched``) with H, W >= 2.
+  """Checks a finite real depth map (B, H, W) (or (H, W) when not ``batched``), H, W >= 2.
 
   Returns the shape bindings {"B", "H", "W"}. Values outside the depth range are allowed
   (the renderer clamps them).
   """
   bind = check_shape("depth", depth, ("B", "H", "W") if batched else ("H", "W"))
-  check_finite("depth", depth)
   if bind["H"] < 2 or bind["W"] < 2:
     raise ValueError(f"depth: expected H, W >= 2, got shape {tuple(np.shape(depth))}")
+  check_dtype("depth", depth, "iuf")
+  check_finite("depth", depth)
   return bind
 
 

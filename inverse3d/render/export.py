@@ -6,10 +6,11 @@ import os
 
 import numpy as np
 
-from inverse3d.checks import check_finite, check_range, check_shape
-from inverse3d.files import atomic_write
+from inverse3d.checks import check_dtype, check_finite, check_range, check_shape
+from inverse3d.files import atomic_write_all
 from inverse3d.render.camera import (DEPTH_RANGE, FOV_DEG, ROTATION_CENTRE_DEPTH,
-                                     check_depth_map, check_fov, clamp_depth, unproject)
+                                     check_depth_map, check_depth_settings, check_fov,
+                                     clamp_depth, unproject)
 from inverse3d.render.raster import grid_triangles
 
 
@@ -21,8 +22,15 @@ def depth_mesh(depth, fov_deg=FOV_DEG, mask=None, depth_range=DEPTH_RANGE,
   frame (x right, y up, z towards the viewer) shifted so that the rotation centre is the
   origin, which is where viewers orbit. Triangles are counterclockwise seen from the camera;
   with a (H, W) bool ``mask``, only triangles whose three vertices are in it are kept.
+  Reads ``depth`` to the host (NumPy), so its values are always checked.
   """
-  depth = np.asarray(depth, np.float64)
+  depth = np.asarray(depth)
+  check_depth_map(depth, batched=False)
+  check_fov(fov_deg)
+  check_depth_settings(depth_range, centre_depth)
+  if mask is not None:
+    check_shape("mask", mask, depth.shape)
+  depth = depth.astype(np.float64)
   points = np.asarray(unproject(clamp_depth(depth, depth_range), fov_deg), np.float64)
   points[..., 2] += centre_depth
   triangles = grid_triangles(*depth.shape)
@@ -44,31 +52,32 @@ def save_obj(path, depth, albedo, fov_deg=FOV_DEG, *, texture: bool = False, mas
       Open3D, trimesh); True writes texture coordinates, a material file ``<stem>.mtl`` and
       the albedo as ``<stem>.png`` beside the .obj (read by every OBJ viewer).
     mask: optional (H, W) bool; only triangles inside it are written.
+    depth_range: (low, high) clamp limits, finite, camera.NEAR <= low < high.
   Returns:
-    The paths written. Each file appears whole or not at all.
+    The paths written: all of them appear, each whole, or none does (the .obj, and with
+    ``texture`` its .png and .mtl, are renamed into place only once all are written).
+  Reads its inputs to the host (NumPy), so their values are always checked.
   """
+  depth, albedo = np.asarray(depth), np.asarray(albedo)
   bind = check_depth_map(depth, batched=False)
   check_shape("albedo", albedo, (bind["H"], bind["W"], None))
   if np.shape(albedo)[-1] not in (1, 3):
     raise ValueError(f"albedo: expected 1 or 3 channels, got {np.shape(albedo)[-1]}")
-  if mask is not None:
-    check_shape("mask", mask, (bind["H"], bind["W"]))
+  check_dtype("albedo", albedo, "biuf")
   check_finite("albedo", albedo)
   check_range("albedo", albedo, 0.0, 1.0)
-  check_fov(fov_deg)
   vertices, triangles = depth_mesh(depth, fov_deg, mask, depth_range)
   colours = np.broadcast_to(np.asarray(albedo, np.float64), (*bind.values(), 3)).reshape(-1, 3)
   path = os.fspath(path)
   stem = os.path.splitext(path)[0]
   lines = ["# depth-map mesh written by inverse3d.render.export"]
-  written = []
+  files = {}  # path -> (mode, contents)
   if texture:
     height, width = bind["H"], bind["W"]
     mtl, png = stem + ".mtl", stem + ".png"
-    _write_png(png, albedo)
-    with atomic_write(mtl, "w") as f:
-      f.write(f"newmtl albedo\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nmap_Kd {os.path.basename(png)}\n")
-    written += [png, mtl]
+    files[png] = ("wb", _png_bytes(albedo))
+    files[mtl] = ("w", f"newmtl albedo\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\n"
+                       f"map_Kd {os.path.basename(png)}\n")
     lines += [f"mtllib {os.path.basename(mtl)}", "usemtl albedo"]
     lines += [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices]
     v, u = np.divmod(np.arange(height * width), width)
@@ -78,16 +87,18 @@ def save_obj(path, depth, albedo, fov_deg=FOV_DEG, *, texture: bool = False, mas
     lines += [f"v {x:.6f} {y:.6f} {z:.6f} {r:.4f} {g:.4f} {b:.4f}"
               for (x, y, z), (r, g, b) in zip(vertices, colours)]
     lines += [f"f {a} {b} {c}" for a, b, c in triangles + 1]
-  with atomic_write(path, "w") as f:
-    f.write("\n".join(lines) + "\n")
-  return [path] + written
+  files[path] = ("w", "\n".join(lines) + "\n")
+  with atomic_write_all() as create:
+    for name, (mode, contents) in files.items():
+      with create(name, mode) as f:
+        f.write(contents)
+  return [path] + [name for name in files if name != path]
 
 
-def _write_png(path, albedo) -> None:
+def _png_bytes(albedo) -> bytes:
   from PIL import Image
   pixels = np.round(np.clip(np.asarray(albedo, np.float64), 0, 1) * 255).astype(np.uint8)
   image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
   buffer = io.BytesIO()
   image.save(buffer, format="PNG")
-  with atomic_write(path) as f:
-    f.write(buffer.getvalue())
+  return buffer.getvalue()

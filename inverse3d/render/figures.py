@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from inverse3d.checks import check_positive_int, check_range, check_shape
+from inverse3d.checks import (check_dtype, check_finite, check_positive_int, check_range,
+                              check_shape)
 from inverse3d.files import save_figure
 from inverse3d.render.camera import DEPTH_RANGE, FOV_DEG, check_depth_map
 from inverse3d.render.normals import depth_to_normals
@@ -11,6 +12,8 @@ from inverse3d.render.shading import shade
 from inverse3d.render.warp import render_view
 
 HEAD_ON = (0.5, 0.5, 0.0, 0.0)
+MAX_COUNT = 64
+"""Most relit / turned columns a figure draws (each is a panel of the figure)."""
 
 
 def sweep_inputs(count: int, max_yaw_deg: float = 40.0, max_light: float = 1.0):
@@ -19,7 +22,11 @@ def sweep_inputs(count: int, max_yaw_deg: float = 40.0, max_light: float = 1.0):
   Yaw goes from -max_yaw_deg to +max_yaw_deg; the light keeps ambient 0.4, diffuse 0.6 and
   moves dx from -max_light to +max_light with dy = 0.3 (slightly from above).
   """
-  count = check_positive_int("count", count, minimum=2)
+  count = check_positive_int("count", count, minimum=2, maximum=MAX_COUNT,
+                             hint="one figure column each")
+  for name, value in (("max_yaw_deg", max_yaw_deg), ("max_light", max_light)):
+    check_shape(name, value, ())
+    check_finite(name, value)
   ramp = np.linspace(-1.0, 1.0, count, dtype=np.float32)
   views = np.zeros((count, 6), np.float32)
   views[:, 1] = np.deg2rad(max_yaw_deg) * ramp
@@ -44,11 +51,15 @@ def reconstruction_figure(path, depth, albedo, fov_deg=FOV_DEG, *, count: int = 
     fov_deg: camera field of view in degrees.
     mask: optional (H, W) foreground mask; outside it (and outside its turned copies) the
       images are shown black.
+  Reads its inputs to the host (NumPy), so their values are always checked.
   """
   import matplotlib.pyplot as plt
 
+  depth, albedo = np.asarray(depth), np.asarray(albedo)
   bind = check_depth_map(depth, batched=False)
   check_shape("albedo", albedo, (bind["H"], bind["W"], None))
+  check_dtype("albedo", albedo, "biuf")
+  check_finite("albedo", albedo)
   check_range("albedo", albedo, 0.0, 1.0)
   if mask is not None:
     check_shape("mask", mask, (bind["H"], bind["W"]))

@@ -8,9 +8,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inverse3d.checks import check_finite, check_open_range, check_positive_int, check_shape
+from inverse3d.checks import (check_dtype, check_finite, check_open_range, check_positive_int,
+                              check_range, check_shape)
 from inverse3d.render.camera import DEPTH_RANGE, FOV_DEG, check_fov, project
 from inverse3d.render.raster import CAPACITY, gather_corners, interpolate, rasterize
+
+MAX_SIZE = 4096
+SIZE_HINT = ("the rasteriser lays out capacity * B * height * width pixel tests at once, "
+             "fewer than 2**30")
 
 
 @partial(jax.jit, static_argnames=("height", "width", "capacity"))
@@ -35,11 +40,11 @@ def render_mesh(vertices, triangles, colours, height: int, width: int, fov_deg=F
       visible points have z < 0, depth = -z).
     triangles: (T, 3) int vertex indices, shared by the batch.
     colours: (B, V, C) per-vertex attributes, interpolated perspective-correctly.
-    height, width: output size in pixels.
+    height, width: output size in pixels, in [2, MAX_SIZE].
     fov_deg: field of view in degrees, in (0, 180).
     capacity: budget of pixel-triangle tests per output pixel (see ``raster``); raise it
       when the triangles' bounding boxes cover more than ``capacity`` times the image.
-    background_depth: depth written where no triangle covers the pixel.
+    background_depth: depth written where no triangle covers the pixel (finite).
   Returns:
     image (B, H, W, C) (0 where uncovered), depth (B, H, W), mask (B, H, W) float in {0, 1}.
   """
@@ -47,16 +52,18 @@ def render_mesh(vertices, triangles, colours, height: int, width: int, fov_deg=F
   check_shape("triangles", triangles, (None, 3))
   check_shape("colours", colours, (bind["B"], bind["V"], None))
   for name, x in (("vertices", vertices), ("colours", colours)):
+    check_dtype(name, x, "biuf")
     check_finite(name, x)
-  tri = np.asarray(triangles)
-  if tri.dtype.kind not in "iu" or (tri.size and (tri.min() < 0 or tri.max() >= bind["V"])):
-    raise ValueError(f"triangles: expected integer indices in [0, {bind['V'] - 1}], got dtype "
-                     f"{tri.dtype} with range [{tri.min() if tri.size else '-'}, "
-                     f"{tri.max() if tri.size else '-'}]")
+  if not hasattr(triangles, "dtype"):
+    triangles = np.asarray(triangles)
+  check_dtype("triangles", triangles, "iu")
+  check_range("triangles", triangles, 0, bind["V"] - 1)
   check_fov(fov_deg)
-  check_positive_int("height", height, minimum=2)
-  check_positive_int("width", width, minimum=2)
+  for name, size in (("height", height), ("width", width)):
+    check_positive_int(name, size, minimum=2, maximum=MAX_SIZE, hint=SIZE_HINT)
   check_open_range("capacity", capacity, 0.0, math.inf)
-  return _render_mesh(jnp.asarray(vertices), jnp.asarray(tri, jnp.int32), jnp.asarray(colours),
-                      fov_deg, background_depth, height=height, width=width,
-                      capacity=capacity)
+  check_shape("background_depth", background_depth, ())
+  check_finite("background_depth", background_depth)
+  return _render_mesh(jnp.asarray(vertices), jnp.asarray(triangles, jnp.int32),
+                      jnp.asarray(colours), fov_deg, background_depth, height=height,
+                      width=width, capacity=capacity)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from inverse3d.render.camera import (DEPTH_RANGE, FOV_DEG, check_depth_map, check_fov,
-                                     clamp_depth, unproject)
+from inverse3d.render.camera import (DEPTH_RANGE, FOV_DEG, check_depth_map, check_depth_settings,
+                                     check_fov, clamp_depth, unproject)
 
 # Squared norms below this are treated as this (keeps 1/|n| and its gradient finite).
 _TINY = 1e-20
@@ -39,10 +39,11 @@ def depth_to_normals(depth, fov_deg=FOV_DEG, depth_range=DEPTH_RANGE):
   Args:
     depth: (B, H, W) depth along the optical axis, H, W >= 2.
     fov_deg: field of view in degrees, in (0, 180).
-    depth_range: (low, high) clamp limits.
+    depth_range: (low, high) clamp limits, finite, camera.NEAR <= low < high.
   Returns:
     (B, H, W, 3) unit normals.
   """
   check_depth_map(depth)
   check_fov(fov_deg)
+  check_depth_settings(depth_range)
   return _normals(jnp.asarray(depth), fov_deg, depth_range[0], depth_range[1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from inverse3d.checks import check_finite, check_range, check_shape
+from inverse3d.checks import check_dtype, check_finite, check_range, check_shape
 from inverse3d.render.normals import normalize
 
 
@@ -40,6 +40,7 @@ def shade(normals, albedo, light):
   check_shape("albedo", albedo, (bind["B"], bind["H"], bind["W"], None))
   check_shape("light", light, (bind["B"], 4))
   for name, x in (("normals", normals), ("albedo", albedo), ("light", light)):
+    check_dtype(name, x, "biuf")
     check_finite(name, x)
   check_range("albedo", albedo, 0.0, 1.0)
   return _shade(jnp.asarray(normals), jnp.asarray(albedo), jnp.asarray(light))

@@ -13,10 +13,11 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from inverse3d.checks import check_choice, check_finite, check_open_range, check_shape
+from inverse3d.checks import (check_choice, check_dtype, check_finite, check_open_range,
+                              check_shape)
 from inverse3d.render.camera import (DEPTH_RANGE, FOV_DEG, ROTATION_CENTRE_DEPTH,
-                                     check_depth_map, check_fov, clamp_depth, project,
-                                     unproject)
+                                     check_depth_map, check_depth_settings, check_fov,
+                                     clamp_depth, project, unproject)
 from inverse3d.render.raster import (CAPACITY, gather_corners, grid_triangles, interpolate,
                                      rasterize, soft_mask)
 from inverse3d.render.view import transform_points
@@ -79,8 +80,9 @@ def render_view(depth, image, view, fov_deg=FOV_DEG, *, mask: str = "hard",
     soft_sigma: width of the soft mask's fall-off outside the silhouette, in pixels.
     capacity: budget of pixel-triangle tests per output pixel (see ``raster``; static): the
       default draws every triangle unless the new view stretches the mesh a lot.
-    depth_range: (low, high) clamp limits of the canonical depth.
-    centre_depth: depth of the rotation centre.
+    depth_range: (low, high) clamp limits of the canonical depth, finite,
+      camera.NEAR <= low < high.
+    centre_depth: depth of the rotation centre (finite).
   Returns:
     image: (B, H, W, C) the canonical image as seen in the new view, 0 where uncovered.
     depth: (B, H, W) depth of the surface in the new view; ``depth_range[1]`` where uncovered
@@ -93,8 +95,10 @@ def render_view(depth, image, view, fov_deg=FOV_DEG, *, mask: str = "hard",
   check_shape("image", image, (bind["B"], bind["H"], bind["W"], None))
   check_shape("view", view, (bind["B"], 6))
   for name, x in (("image", image), ("view", view)):
+    check_dtype(name, x, "biuf")
     check_finite(name, x)
   check_fov(fov_deg)
+  check_depth_settings(depth_range, centre_depth)
   check_choice("mask", mask, MASK_MODES)
   check_open_range("capacity", capacity, 0.0, math.inf)
   check_open_range("soft_sigma", soft_sigma, 0.0, math.inf)
