@@ -1,7 +1,6 @@
 """The datasets job: generate or read every dataset and draw image views beside each 3D shape."""
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -10,7 +9,7 @@ from absl import logging
 
 from inverse3d import data
 from inverse3d.eval import plots
-from inverse3d.files import atomic_write, save_figure
+from inverse3d.files import dumps_json, save_figure, write_json
 
 
 def _views_figure(columns: list, draw_shape, title: str):
@@ -90,9 +89,8 @@ def run(config, workdir: str) -> dict:
                                                                        "datasets_images.png"))}
 
   summary["tfds"] = _build_tfds(config, os.path.join(workdir, "tfds"))
-  with atomic_write(os.path.join(workdir, "datasets.json"), "w") as f:
-    json.dump(summary, f, indent=2)
-  logging.info("datasets: %s", json.dumps(summary, indent=2))
+  write_json(os.path.join(workdir, "datasets.json"), summary)
+  logging.info("datasets: %s", dumps_json(summary, indent=2))
   return summary
 
 

@@ -1,7 +1,6 @@
 """The render_demo job: a procedural face rasterised to depth + albedo, then re-rendered."""
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -12,7 +11,7 @@ from scipy import ndimage
 
 from inverse3d import data
 from inverse3d.checks import check_open_range, check_positive_int
-from inverse3d.files import atomic_write
+from inverse3d.files import dumps_json, write_json
 from inverse3d.render import (ROTATION_CENTRE_DEPTH, reconstruction_figure, render_mesh,
                               save_obj)
 
@@ -67,7 +66,6 @@ def run(config, workdir: str) -> dict:
                      config.fov_deg, texture=True, mask=mask)
   summary = dict(figure=figure, meshes=meshes, coverage=float(mask.mean()),
                  depth_min=float(depth[mask].min()), depth_max=float(depth[mask].max()))
-  with atomic_write(os.path.join(workdir, "render_demo.json"), "w") as f:
-    json.dump(summary, f, indent=2)
-  logging.info("render_demo: %s", json.dumps(summary))
+  write_json(os.path.join(workdir, "render_demo.json"), summary)
+  logging.info("render_demo: %s", dumps_json(summary))
   return summary

@@ -7,7 +7,6 @@ pairs) and, for faces, figures/table2_<dataset>_heatmap.png (per-vertex error on
 """
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -19,7 +18,7 @@ from inverse3d import linear
 from inverse3d.data.pairs import make_paired_dataset
 from inverse3d.eval import closed_form_scores
 from inverse3d.eval import figures
-from inverse3d.files import atomic_write, save_figure
+from inverse3d.files import atomic_write, save_figure, write_json
 from inverse3d.mapping.data import check_dataset
 from inverse3d.mapping.scores import evaluate
 from inverse3d.progress import MetricsWriter, Progress
@@ -95,8 +94,10 @@ def run_dataset(name: str, config, key, workdir: str, writer: MetricsWriter) -> 
   x, index = _rows(train)
   k_max_image = min(max(config.k_image, *config.sweep.k_image), x.shape[0] - 1, x.shape[1])
   k_max_shape = min(max(config.k_shape[kind], *config.sweep.k_shape), len(train["shapes"]) - 1)
-  image_pca = linear.fit_pca(x, k_max_image, method=config.pca_method, key=key_fit)
+  image_pca = linear.fit_pca(x, k_max_image, method=config.pca_method, key=key_fit,
+                             name=f"{name} train images")
   shape_pca = linear.fit_pca(train["shapes"], k_max_shape, method=config.pca_method,
+                             name=f"{name} train shapes",
                              key=jax.random.fold_in(key_fit, 1))
   lowdim = linear.fit_code_mapping(_truncate(image_pca, config.k_image),
                                    _truncate(shape_pca, config.k_shape[kind]), x,
@@ -156,8 +157,7 @@ def run(config, workdir: str) -> dict:
   keys = jax.random.split(jax.random.key(config.seed), len(config.datasets))
   results = {name: run_dataset(name, config, key, workdir, writer)
              for name, key in zip(config.datasets, keys)}
-  with atomic_write(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(results, f, indent=2)
+  write_json(os.path.join(workdir, "results.json"), results)
   table = results_table(results)
   with atomic_write(os.path.join(workdir, "results.md"), "w") as f:
     f.write(table)

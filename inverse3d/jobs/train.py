@@ -22,7 +22,7 @@ from absl import logging
 
 from inverse3d.data.pairs import make_paired_dataset
 from inverse3d.eval import figures
-from inverse3d.files import atomic_write, save_figure
+from inverse3d.files import atomic_write, save_figure, write_json
 from inverse3d.mapping.data import (check_dataset, guard_data_config, loop_data,
                                     resolve_shape_shape, training_pairs)
 from inverse3d.mapping.scores import closed_form_rows, evaluate, pca_bases
@@ -67,7 +67,8 @@ def validation_curve(metrics_path: str, batch_size: int, n_labeled: int) -> tupl
   points = [r for r in records if r.get("stage") == "finetune" and "test_rmse" in r]
   first = min((r["step"] for r in records if r.get("stage") == "finetune"), default=1) - 1
   epochs = [(r["step"] - first) * batch_size / n_labeled for r in points]
-  return np.asarray(epochs), np.asarray([r["test_rmse"] for r in points])
+  # A non-finite score is written as null: NaN here.
+  return np.asarray(epochs), np.asarray([r["test_rmse"] for r in points], np.float64)
 
 
 def train_run(config, name: str, dataset: dict, pairs: tuple, workdir: str) -> dict:
@@ -77,7 +78,8 @@ def train_run(config, name: str, dataset: dict, pairs: tuple, workdir: str) -> d
   data = loop_data(dataset, pairs, model.image_shape, model.shape_shape, config.data.n_val)
   run_dir = os.path.join(workdir, "runs", name)
   trained = train(rc, run_dir, data, pca=pca_bases(rc.model, rc.pca_init, data["images"],
-                                                   dataset["train"]["shapes"], rc.seed))
+                                                   dataset["train"]["shapes"], rc.seed,
+                                                   name=config.data.name))
   params, n_labeled = trained["params"], len(trained["labeled_rows"])
   predict = jax.jit(lambda x: model.apply({"params": params}, x, method="predict"))
   scores = evaluate(predict, dataset["test"], dataset["kind"], model.shape_shape,
@@ -211,8 +213,7 @@ def run(config, workdir: str) -> dict:
       writer.write(run=f"closed_form_{method}", dataset=d.name, labeled_fraction=fraction,
                    **_json_scores(scores))
   draw(config, workdir, dataset, runs, closed)
-  with atomic_write(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(results, f, indent=2)
+  write_json(os.path.join(workdir, "results.json"), results)
   table = results_table(d.name, runs, closed)
   with atomic_write(os.path.join(workdir, "results.md"), "w") as f:
     f.write(table)

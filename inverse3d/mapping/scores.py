@@ -75,8 +75,10 @@ def closed_form_rows(config, dataset: dict, pairs: tuple, labeled: dict, keep: i
   k_image = min(cf.k_image, *x.shape)
   k_shape = min(cf.k_shape, *train["shapes"].shape)
   key = jax.random.fold_in(jax.random.key(config.seed), 7)
-  image_pca = linear.fit_pca(x, k_image, key=key)
-  shape_pca = linear.fit_pca(train["shapes"], k_shape, key=jax.random.fold_in(key, 1))
+  name = config.data.name
+  image_pca = linear.fit_pca(x, k_image, key=key, name=f"{name} train images")
+  shape_pca = linear.fit_pca(train["shapes"], k_shape, key=jax.random.fold_in(key, 1),
+                             name=f"{name} train shapes")
   out = {}
   for fraction in sorted(labeled):
     rows = labeled[fraction]
@@ -91,7 +93,8 @@ def closed_form_rows(config, dataset: dict, pairs: tuple, labeled: dict, keep: i
   return out
 
 
-def pca_bases(model_config, pca_init: bool, images, shapes, seed: int) -> dict:
+def pca_bases(model_config, pca_init: bool, images, shapes, seed: int,
+              name: str = "the dataset") -> dict:
   """``{component: (mean, components)}`` for :func:`inverse3d.mapping.loop.train`'s ``pca``:
   every hidden-less linear autoencoder component, from PCA of all training ``images``
   (n, H, W, C) or ``shapes`` (n, *shape_shape) (empty unless ``pca_init``)."""
@@ -112,6 +115,7 @@ def pca_bases(model_config, pca_init: bool, images, shapes, seed: int) -> dict:
     if data not in fitted:
       array, k = sources[data]
       rows = np.asarray(array, np.float32).reshape(len(array), -1)
-      fitted[data] = linear.fit_pca(rows, k, key=jax.random.fold_in(key, len(fitted)))
+      fitted[data] = linear.fit_pca(rows, k, key=jax.random.fold_in(key, len(fitted)),
+                                    name=f"{name} train {data}s")
     bases[component] = (fitted[data].mean, fitted[data].components)
   return bases
