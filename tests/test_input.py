@@ -1,4 +1,4 @@
-"""The grain input pipeline: BatchOrder's global order, per-process rows, resuming from a state
+"""The grain input pipeline: the global batch order, per-process rows, resuming from a state
 or a step, TFDS array_record sources against in-memory ones, and argument errors."""
 import json
 
@@ -9,7 +9,6 @@ import pytest
 from inverse3d.data.tfds_builders import build_dataset
 from inverse3d.train.input import (READS, ArraySource, Batches, GlobalOrder, KeyedSource,
                                    RecordSampler, select_keys, tfds_source)
-from inverse3d.train.stages import BatchOrder
 
 N, B = 23, 4  # 5 batches per epoch, 3 examples dropped from each
 
@@ -20,7 +19,8 @@ def arrays(n=N):
 
 
 def formula_rows(key, n, batch_size, step):
-  """The global batch of ``step``, written out from BatchOrder's definition."""
+  """The global batch of ``step``, written out from the order's definition (the mapping loop's
+  order before grain fed it)."""
   epoch, i = divmod(step, n // batch_size)
   perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
   return perm[i * batch_size:(i + 1) * batch_size]
@@ -33,7 +33,7 @@ def take(batches, count):
 @pytest.mark.parametrize("read", READS)
 def test_order_is_batch_order_for_three_epochs(read):
   key = jax.random.fold_in(jax.random.key(5), 2)  # as the loop derives a stage's key
-  order = BatchOrder(key, N, B)
+  order = GlobalOrder(key, N, B)
   data = arrays()
   for g, batch in enumerate(take(Batches(ArraySource(data), key, B, read=read), 15)):
     np.testing.assert_array_equal(batch["index"], order.rows(g))
@@ -223,3 +223,18 @@ def test_worker_processes_read_the_same_batches():
   for g, batch in enumerate(take(loader, 5)):
     np.testing.assert_array_equal(batch["index"], formula_rows(key, N, B, g)[1:4])
   assert loader.get_state()["grain"] == loader._grain_state(5)  # what seek/set_state rebuild
+
+
+def test_resume_from_another_process_state_continues_at_its_step():
+  key, data = jax.random.key(4), arrays()
+  lead = Batches(ArraySource(data), key, B, slice(0, 2))
+  take(lead, 3)
+  saved = json.loads(json.dumps(lead.get_state()))
+  other = Batches(ArraySource(data), key, B, slice(2, 4))
+  other.resume(saved)  # the checkpoint holds the lead's state; this process has other rows
+  reference = take(Batches(ArraySource(data), key, B, slice(2, 4)), 5)[3:]
+  for got, want in zip(take(other, 2), reference):
+    np.testing.assert_array_equal(got["index"], want["index"])
+  same = Batches(ArraySource(data), key, B, slice(0, 2))
+  same.resume(saved)
+  assert same.get_state() == saved

@@ -28,14 +28,24 @@ def free_port() -> int:
 
 
 def launch(workdir, cache, cluster=None):
-  """launch.main on ``workdir``; ``cluster`` = (port, process_id) joins a 2-process cluster."""
+  """launch.main on ``workdir``; ``cluster`` = (port, process_id) joins a 2-process cluster.
+  Output goes to a log file (a pipe nobody reads would fill and stall the process)."""
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_COMPILATION_CACHE_DIR": str(cache),
          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
   extra = [] if cluster is None else [f"--coordinator_address=127.0.0.1:{cluster[0]}",
                                       "--num_processes=2", f"--process_id={cluster[1]}"]
-  return subprocess.Popen([sys.executable, "-m", "launch.main", *ARGS, "--workdir",
-                           str(workdir), *extra], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+  log = open(f"{workdir}.{time.time_ns()}.log", "w")
+  proc = subprocess.Popen([sys.executable, "-m", "launch.main", *ARGS, "--workdir",
+                           str(workdir), *extra], cwd=REPO, env=env, stdout=log,
+                          stderr=subprocess.STDOUT)
+  proc.log = log.name
+  log.close()
+  return proc
+
+
+def tail(proc) -> str:
+  with open(proc.log) as f:
+    return f.read()[-4000:]
 
 
 def launch_pair(workdir, cache):
@@ -45,8 +55,8 @@ def launch_pair(workdir, cache):
 
 def wait(procs, timeout=400):
   for p in procs:
-    out, _ = p.communicate(timeout=timeout)
-    assert p.returncode == 0, out[-4000:]
+    p.wait(timeout=timeout)
+    assert p.returncode == 0, tail(p)
 
 
 def steps_saved(workdir):
@@ -86,7 +96,7 @@ def test_two_processes_killed_and_resumed_match_one_process(tmp_path):
   deadline = time.time() + 400
   while not any(s >= 10 for s in steps_saved(two)):
     for p in pair:
-      assert p.poll() is None, p.communicate()[0][-4000:]
+      assert p.poll() is None, tail(p)
     assert time.time() < deadline, "no checkpoint appeared"
     time.sleep(0.02)
   for p in pair:

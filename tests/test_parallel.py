@@ -13,8 +13,9 @@ import numpy as np
 import optax
 import pytest
 
-from inverse3d.mapping import (TRAINABLE, BatchOrder, build_model, default_config, labeled_rows,
+from inverse3d.mapping import (TRAINABLE, build_model, default_config, labeled_rows,
                                stage_step)
+from inverse3d.train.input import GlobalOrder
 from inverse3d.train import (DataParallel, build_optimizer, build_schedule, create_state,
                              make_train_step)
 
@@ -201,15 +202,15 @@ def test_bad_optimizer_configs_raise_clear_errors(changes, message):
 
 def test_batch_order_covers_each_epoch_once_and_is_reproducible():
   key = jax.random.key(3)
-  order = BatchOrder(key, 10, 3)  # 3 batches per epoch, 1 example left out each epoch
+  order = GlobalOrder(key, 10, 3)  # 3 batches per epoch, 1 example left out each epoch
   epoch0 = np.concatenate([order.rows(s) for s in range(3)])
   epoch1 = np.concatenate([order.rows(s) for s in range(3, 6)])
   assert len(set(epoch0)) == 9 and len(set(epoch1)) == 9
   assert not np.array_equal(epoch0, epoch1)
-  again = BatchOrder(key, 10, 3)
+  again = GlobalOrder(key, 10, 3)
   np.testing.assert_array_equal(again.rows(4), order.rows(4))  # any step, in any order
   with pytest.raises(ValueError, match="batch_size: expected at most the 2 examples, got 3"):
-    BatchOrder(key, 2, 3)
+    GlobalOrder(key, 2, 3)
 
 
 def test_labeled_rows_take_the_configured_fraction():

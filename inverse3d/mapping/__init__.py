@@ -15,5 +15,5 @@ from inverse3d.mapping.framework import (COMPONENTS, Framework, init_from_pca, i
                                          resize_images)
 from inverse3d.mapping.loop import evaluate, stage_plan, train
 from inverse3d.mapping.registry import build_component, build_model
-from inverse3d.mapping.stages import (STAGES, TRAINABLE, BatchOrder, labeled_rows, rmse_of_mse,
+from inverse3d.mapping.stages import (STAGES, TRAINABLE, labeled_rows, rmse_of_mse,
                                       stage_error_fn, stage_step)

@@ -30,10 +30,11 @@ from inverse3d.checks import (check_choice, check_finite, check_positive_int, ch
                               check_shape)
 from inverse3d.mapping.framework import Framework, init_from_pca, init_params
 from inverse3d.mapping.registry import build_model
-from inverse3d.mapping.stages import (INPUTS, STAGES, TRAINABLE, BatchOrder, labeled_rows,
-                                      stage_error_fn, stage_step)
+from inverse3d.mapping.stages import (INPUTS, STAGES, TRAINABLE, labeled_rows, stage_error_fn,
+                                      stage_step)
 from inverse3d.train import (DataParallel, TrainLoop, build_optimizer, config_fingerprint,
                              create_state)
+from inverse3d.train.input import ArraySource, Batches
 
 
 def stage_plan(train_config) -> list[tuple[str, int, int]]:
@@ -167,19 +168,23 @@ def train(config, workdir, data: dict, *, pca: dict | None = None, devices=None)
     # Two compiled steps, the same update: the logged steps also return the gradient's norm.
     run = dp.compile(stage_step(model, name, optimizer, tc.mapping_target, grad_norm=False))
     run_logged = dp.compile(stage_step(model, name, optimizer, tc.mapping_target))
-    arrays = stage_data(data, name, labeled)
-    order = BatchOrder(jax.random.fold_in(order_key, index), len(arrays[INPUTS[name][0]]),
-                       tc.batch_size, what=f"examples of stage {name}")
+    first = max(done, offset)  # global steps done before this stage's first one here
+    batches = Batches(ArraySource(stage_data(data, name, labeled)),
+                      jax.random.fold_in(order_key, index), tc.batch_size, rows,
+                      start_step=first - offset, what=f"examples of stage {name}")
+    if first == done and "input" in loop.meta:  # resumed mid-stage: the saved input position
+      batches.resume(loop.meta["input"])
     test = {k: data["test_" + k] for k in INPUTS[name] if "test_" + k in data}
     state = dp.replicate(state)
-    for step in range(max(done, offset) + 1, offset + steps + 1):
-      batch = {k: v[order.rows(step - 1 - offset)[rows]] for k, v in arrays.items()}
+    for step in range(first + 1, offset + steps + 1):
+      batch = next(batches)
       end = step == offset + steps
       evaluated = (len(test) == len(INPUTS[name])
                    and (end or (tc.eval_every > 0 and step % tc.eval_every == 0)))
       logged = end or evaluated or loop.logged(step)
       state, step_metrics = (run_logged if logged else run)(state, dp.shard(batch))
-      loop.end_step(step, state, step_metrics, meta={"stage": name}, record={"stage": name},
+      loop.end_step(step, state, step_metrics, record={"stage": name},
+                    meta=lambda: {"stage": name, "input": batches.get_state()},
                     log=logged, save=end, evaluate=(lambda: {"test_rmse": evaluate(
                         test_error, dp.to_host(state.params), test, tc.batch_size)})
                     if evaluated else None)

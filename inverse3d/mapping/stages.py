@@ -1,4 +1,4 @@
-"""The four training stages of section 3, their losses, data and batch order.
+"""The four training stages of section 3, their losses and trainable components.
 
   image_ae   2D autoencoder on unlabeled images          trains image_encoder, image_decoder
   shape_ae   3D autoencoder on unlabeled shapes          trains shape_encoder, shape_decoder
@@ -88,24 +88,3 @@ def labeled_rows(key: jax.Array, n: int, fraction: float) -> np.ndarray:
     raise ValueError(f"labeled_fraction: expected a number in (0, 1], got {fraction!r}")
   order = np.asarray(jax.random.permutation(key, n))
   return np.sort(order[:int(round(fraction * n))])
-
-
-class BatchOrder:
-  """Rows of the global batch at each step: epochs of ``n // batch_size`` batches (the last
-  partial batch is dropped), reshuffled each epoch with ``fold_in(key, epoch)``. A pure
-  function of the step, so a resumed run sees the same batches."""
-
-  def __init__(self, key: jax.Array, n: int, batch_size: int, what: str = "examples"):
-    if batch_size > n:
-      raise ValueError(f"batch_size: expected at most the {n} {what}, got {batch_size}")
-    self.key, self.n, self.batch_size = key, n, batch_size
-    self.per_epoch = n // batch_size
-    self._epoch, self._order = -1, None
-
-  def rows(self, step: int) -> np.ndarray:
-    """(batch_size,) indices of the examples in the batch of ``step`` (0-based in the stage)."""
-    epoch, i = divmod(step, self.per_epoch)
-    if epoch != self._epoch:
-      self._epoch = epoch
-      self._order = np.asarray(jax.random.permutation(jax.random.fold_in(self.key, epoch), self.n))
-    return self._order[i * self.batch_size:(i + 1) * self.batch_size]

@@ -1,6 +1,6 @@
 """The training input pipeline: this process's rows of each global batch, read through grain.
 
-The order is the one :class:`inverse3d.train.stages.BatchOrder` gives: epochs of
+The order (:class:`GlobalOrder`): epochs of
 ``n // batch_size`` global batches (the last partial batch is dropped), the examples of epoch e
 permuted by ``jax.random.permutation(jax.random.fold_in(key, e), n)``, global step g reading
 ``perm[i * batch_size:(i + 1) * batch_size]`` with ``e, i = divmod(g, n // batch_size)``. Each
@@ -233,7 +233,7 @@ def _record(source, index: int) -> dict:
 
 
 class GlobalOrder:
-  """The global batch's example indices at each step, as :class:`stages.BatchOrder` gives.
+  """The global batch's example indices at each step.
 
   The permutation of an epoch is computed once (the last two are kept); safe to call from
   grain's reader threads. Pickles (grain's worker processes get a copy).
@@ -369,7 +369,7 @@ class Batches:
   Args:
     source: ``len(source)``, ``source[i] -> {name: array}`` (:class:`ArraySource`,
       :func:`tfds_source` or any such object).
-    key: the order's jax.random key (as :class:`stages.BatchOrder` takes).
+    key: the order's jax.random key.
     batch_size: the global batch, at most ``len(source)``.
     rows: this process's rows of the global batch (``DataParallel.local_rows``); None: all.
     start_step: the global step of the first batch (a resumed trainer's step).
@@ -461,6 +461,20 @@ class Batches:
                        f"expected {expected!r:.300}, got {came!r:.300}")
     self._iterator.set_state(json.dumps(got).encode())
     self.step = step
+
+  def resume(self, state: Mapping) -> None:
+    """Continues from a :meth:`get_state` of this run, saved by this process or by another
+    (a checkpoint holds the lead process's): the global order's position is the same in every
+    process, so a state of other rows (another process, or another process count) resumes at
+    its step; one of these rows is restored whole, and checked, by :meth:`set_state`."""
+    if not isinstance(state, Mapping) or "step" not in state:
+      raise ValueError(f"state: expected a dict with 'step' (from get_state), got "
+                       f"{state!r:.200}")
+    grain_state = state.get("grain")
+    if isinstance(grain_state, Mapping) and grain_state.get("sampler") == repr(self._sampler):
+      self.set_state(state)
+    else:
+      self.seek(state["step"])
 
   def _grain_state(self, step: int) -> dict:
     """The state grain's DataLoader records after ``step`` batches (its 0.2.18 layout)."""

@@ -106,7 +106,8 @@ class TrainLoop:
     Args:
       state: the state after the step (saved on checkpoint steps). metrics: the step's device
         scalars; read only when the step is logged.
-      meta: JSON fields saved with a checkpoint (e.g. the stage, the input iterator's state).
+      meta: JSON fields saved with a checkpoint (e.g. the stage, the input iterator's state),
+        or a function returning them, called only when the step saves.
       record: extra JSON fields of this step's metrics line (e.g. the stage).
       evaluate: called on logged steps, returns more fields (e.g. test scores).
       log, save: force a metrics line / a checkpoint at this step.
@@ -139,6 +140,7 @@ class TrainLoop:
       seconds = self.train_seconds
       if step == self.total_steps:
         self._final_seconds = seconds
+      meta = meta() if callable(meta) else meta
       self.checkpoints.save(step, state, {**(meta or {}), "train_seconds": seconds}, force=True)
     return line
 
