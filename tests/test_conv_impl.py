@@ -1,6 +1,6 @@
 """The conv encoders and decoders compute the same function by impl "native" (lax convolutions)
 and "batch_last" (matrix products): one param tree, the same outputs and gradients; "auto"
-picks batch_last on CPU only."""
+picks batch_last on CPU only; configs pass impl through and a checkpoint ignores it."""
 import functools
 
 import jax
@@ -9,6 +9,10 @@ import numpy as np
 import pytest
 
 from inverse3d.models.conv import ConvDecoder, ConvEncoder, resolve_conv_impl
+from inverse3d.models.framework import init_params
+from inverse3d.models.registry import build_model
+from inverse3d.train.checkpoint import config_fingerprint
+from inverse3d.train.defaults import default_config
 
 COMPONENTS = {
     "encoder_2d": (ConvEncoder(6, spatial_dims=2, channels=(5, 4)), (3, 9, 10, 2)),
@@ -58,3 +62,36 @@ def test_unknown_impl_is_named():
     resolve_conv_impl("cudnn")
   with pytest.raises(ValueError, match=message):
     ConvEncoder(4, impl="cudnn").init(jax.random.key(0), jnp.ones((1, 4, 4, 1)))
+
+
+def objects_conv_model():
+  return default_config("objects", shape_shape=(30, 30, 30), image_encoder="conv",
+                        mapping="conv", shape_decoder="conv")
+
+
+def test_config_forces_impl_of_conv_encoders_and_decoders():
+  config = objects_conv_model()
+  assert config.model.shape_decoder.impl == "auto" and "impl" not in config.model.mapping
+  config.model.shape_decoder.impl = "native"
+  model = build_model(config.model)
+  assert model.shape_decoder.impl == "native" and model.image_encoder.impl == "auto"
+  config.model.image_encoder.impl = "fft"
+  with pytest.raises(ValueError, match=r"config.model.image_encoder.impl: expected one of"):
+    build_model(config.model)
+  config.model.image_encoder.impl = "auto"
+  config.model.mapping.impl = "native"  # the conv mapping is flax's nn.Conv on every backend
+  with pytest.raises(ValueError, match=r"config.model.mapping: .*got unknown \['impl'\]"):
+    build_model(config.model)
+
+
+def test_impl_leaves_the_param_tree_and_the_checkpoint_fingerprint_alone():
+  config = objects_conv_model()
+  auto = jax.eval_shape(lambda: init_params(build_model(config.model), jax.random.key(0)))
+  before = config_fingerprint(config)
+  for slot in ("image_encoder", "image_decoder", "shape_encoder", "shape_decoder"):
+    config.model[slot].impl = "native"
+  native = jax.eval_shape(lambda: init_params(build_model(config.model), jax.random.key(0)))
+  assert jax.tree.map(lambda a: a.shape, auto) == jax.tree.map(lambda a: a.shape, native)
+  assert config_fingerprint(config) == before
+  del config.model.shape_decoder["impl"]  # as in checkpoints written before the field
+  assert config_fingerprint(config) == before

@@ -18,6 +18,9 @@ from inverse3d.checks import check_positive_int
 # Config fields that make a resumed run the same run (shapes, stage plan, data order).
 FINGERPRINT_FIELDS = ("seed", "model", "train.stages", "train.steps", "train.batch_size",
                       "train.labeled_fraction", "train.mapping_target", "train.optimizer.name")
+# Component fields that say how a component computes, not what: left out, so that a run resumes
+# on another backend (a conv component's impl) and checkpoints written before the field resume.
+HOW_FIELDS = ("impl",)
 
 
 def _get(config, dotted: str):
@@ -34,6 +37,9 @@ def config_fingerprint(config) -> dict:
       value = _get(config, field)
     except (KeyError, AttributeError):
       value = None
+    if field == "model" and isinstance(value, dict):
+      value = {k: {f: x for f, x in v.items() if f not in HOW_FIELDS} if isinstance(v, dict)
+               else v for k, v in value.items()}
     out[field] = json.loads(json.dumps(value, sort_keys=True, default=str))
   return out
 
