@@ -57,10 +57,11 @@ def batch_arrays(model: str, batch: int, seed: int = 0) -> tuple[np.ndarray, np.
   return images, shapes
 
 
-def jax_step(model: str, batch: int) -> tuple[Callable[[], object], Callable, dict]:
+def jax_step(model: str, batch: int, impl: str = "auto") -> tuple[Callable[[], object],
+                                                                  Callable, dict]:
   """The project's fine-tuning step as ``(step, finish, info)``: ``step()`` runs one step,
   ``finish(out)`` waits for its result and returns the loss, ``info`` holds XLA's memory
-  analysis of the compiled step."""
+  analysis of the compiled step. ``impl``: the conv components' (models.conv.Conv)."""
   import jax
 
   from inverse3d.models.framework import init_params
@@ -76,10 +77,14 @@ def jax_step(model: str, batch: int) -> tuple[Callable[[], object], Callable, di
   else:
     config = default_config("objects", shape_shape=(30, 30, 30), image_encoder="conv",
                             mapping="ff", shape_decoder="conv")
+  # Every impl takes the same params: one init (of the "auto" model, compiled once) for all.
+  params = init_params(build_model(config.model), jax.random.key(0))
+  for slot in ("image_encoder", "image_decoder", "shape_encoder", "shape_decoder"):
+    if "impl" in config.model[slot]:
+      config.model[slot].impl = impl
   framework = build_model(config.model)
   optimizer = build_optimizer(config.train.optimizer, 10 ** 6)
-  state = create_state(init_params(framework, jax.random.key(0)), optimizer,
-                       TRAINABLE["finetune"])
+  state = create_state(params, optimizer, TRAINABLE["finetune"])
   dp = DataParallel("shard_map", jax.devices()[:1])
   run = dp.compile(make_train_step(stage_error_fn(framework, "finetune"), optimizer,
                                    grad_norm=False))
