@@ -65,17 +65,20 @@ def prepare(path: str, limit: int | None) -> None:
     np.savez(f, **arrays)
 
 
+def flat_split(images: np.ndarray, voxels: np.ndarray) -> dict:
+  """Flat float32 matrices of one split: images (N, A, S, S) -> images (N * A, S^2) with
+  index (N * A,), the shape row of each; voxels (N, G, G, G) or (N, G^3) -> shapes (N, G^3)."""
+  n, views = images.shape[:2]
+  return dict(images=images.reshape(n * views, -1).astype(np.float32),
+              index=np.repeat(np.arange(n, dtype=np.int32), views),
+              shapes=voxels.reshape(n, -1).astype(np.float32))
+
+
 def load(path: str) -> dict:
-  """Flat float32 matrices: images (N * A, 1024) with shape_index (N * A,), shapes (N, 27000)."""
-  out = {}
+  """:func:`flat_split` of the train and test views that :func:`prepare` saved."""
   with np.load(path) as f:
-    for split in ("train", "test"):
-      images = f[f"{split}_images"]
-      n, views = images.shape[:2]
-      out[split] = dict(images=images.reshape(n * views, -1).astype(np.float32),
-                        index=np.repeat(np.arange(n, dtype=np.int32), views),
-                        shapes=f[f"{split}_voxels"].reshape(n, -1).astype(np.float32))
-  return out
+    return {split: flat_split(f[f"{split}_images"], f[f"{split}_voxels"])
+            for split in ("train", "test")}
 
 
 def ours(data: dict, args) -> dict:
@@ -113,12 +116,13 @@ def _np_ridge(inputs: np.ndarray, targets: np.ndarray, ridge: float):
 
 
 def baseline(data: dict, args) -> dict:
-  """Fit-and-predict callables of the same equations in NumPy and scikit-learn."""
-  from sklearn.decomposition import PCA
+  """Fit-and-predict callables of the same equations in NumPy and scikit-learn (low-dim LS
+  only: direct LS needs NumPy alone)."""
   train, test = data.pop("train"), data["test"]
   x, z, index, x_test = train["images"], train["shapes"], train["index"], test["images"]
 
   def pca(k):
+    from sklearn.decomposition import PCA
     return PCA(k, svd_solver="randomized", iterated_power=args.power_iters, n_oversamples=10,
                random_state=args.seed)
 

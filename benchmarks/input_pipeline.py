@@ -7,7 +7,7 @@ Each feeder feeds a jitted step as the training loop runs it: build a batch, run
 ``DataParallel.shard(batch)``, wait for its loss. Batches of 40:
   faces   images 32x32x1 + shapes 4017x3 float32; the project's fine-tuning step of the faces
           model (linear 1024-60, FF 60-100-98, linear 98-12051: registry model,
-          stages.stage_error_fn, parallel.make_train_step without the gradient norm, Adam)
+          mapping.stage_step without the gradient norm, Adam)
   voxels  images 32x32x1 + shapes 30^3 float32 (stored as uint8 0/1 in TFDS, cast per batch);
           a small SGD step (images and shapes each mapped linearly to 8 numbers, one squared
           error): the voxel models' steps are 5-50x slower than the faces step, too slow for
@@ -90,22 +90,16 @@ def tfds_records(size: str, n: int, data_dir: str) -> KeyedSource:
 
 def model_step(size: str):
   """``(run, dp, state)``: the project's fine-tuning step of the faces model, jitted."""
-  from inverse3d.models.framework import init_params
-  from inverse3d.models.registry import build_model
-  from inverse3d.train.defaults import default_config
-  from inverse3d.train.optim import build_optimizer
-  from inverse3d.train.parallel import DataParallel, make_train_step
-  from inverse3d.train.stages import TRAINABLE, stage_error_fn
-  from inverse3d.train.state import create_state
+  from inverse3d.mapping import TRAINABLE, build_model, default_config, init_params, stage_step
+  from inverse3d.train import DataParallel, build_optimizer, create_state
 
-  config = default_config("faces", shape_shape=SIZES[size], image_encoder="linear",
+  config = default_config("points", shape_shape=SIZES[size], image_encoder="linear",
                           mapping="ff", shape_decoder="linear")
   model = build_model(config.model)
   optimizer = build_optimizer(config.train.optimizer, 10 ** 6)
   state = create_state(init_params(model, jax.random.key(0)), optimizer, TRAINABLE["finetune"])
-  dp = DataParallel("shard_map", jax.devices()[:1])
-  run = dp.compile(make_train_step(stage_error_fn(model, "finetune"), optimizer,
-                                   grad_norm=False))
+  dp = DataParallel(jax.devices()[:1])
+  run = dp.compile(stage_step(model, "finetune", optimizer, grad_norm=False))
   return run, dp, dp.replicate(state)
 
 
@@ -130,7 +124,7 @@ def small_step(size: str):
     value, grads = jax.value_and_grad(loss)(params, batch)
     return jax.tree.map(lambda p, g: p - 0.1 * g, params, grads), {"loss": value}
 
-  dp = DataParallel("shard_map", jax.devices()[:1])
+  dp = DataParallel(jax.devices()[:1])
   return jax.jit(step, donate_argnums=0), dp, jax.device_put(state)
 
 

@@ -44,6 +44,15 @@ def make_inputs(batch: int, size: int, seed: int = 0):
   return depth, albedo, light, view
 
 
+def jax_loss(depth, albedo, light, view):
+  """The benchmark loss with inverse3d.render: (B, S, S), (B, S, S, 3), (B, 4), (B, 6) -> ()."""
+  import jax.numpy as jnp
+  from inverse3d.render import depth_to_normals, render_view, shade
+  image = shade(depth_to_normals(depth), albedo, light)
+  new_image, new_depth, mask = render_view(depth, image, view)
+  return jnp.mean(new_image) + jnp.mean(new_depth * mask)
+
+
 # ---------------------------------------------------------------- PyTorch baseline (same algorithm)
 
 def torch_rotation(angles):
@@ -185,14 +194,8 @@ def _measure(kind, batch, size, repeats, queue):
   if kind == "jax":
     import jax
     import jax.numpy as jnp
-    from inverse3d.render import depth_to_normals, render_view, shade
 
-    def loss(depth, albedo, light, view):
-      image = shade(depth_to_normals(depth), albedo, light)
-      new_image, new_depth, mask = render_view(depth, image, view)
-      return jnp.mean(new_image) + jnp.mean(new_depth * mask)
-
-    step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3)))
+    step = jax.jit(jax.value_and_grad(jax_loss, argnums=(0, 1, 2, 3)))
     arrays = [jnp.asarray(x) for x in inputs]
     start_rss = psutil.Process().memory_info().rss
     compiled = step.lower(*arrays).compile()

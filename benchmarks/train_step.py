@@ -8,8 +8,8 @@ with Adam on the RMSE of eq. 12):
   faces_ff     linear encoder 1024-60, FF mapping 60-100-98, linear decoder 98-3V (V = 4017)
   objects_conv conv encoder 3x3x32-3x3x16 (stride 2) -60, FF mapping 60-100-400, conv decoder
                400 -> 8^3x32 -> 3x3x3x16 -> 3x3x3x1 (stride 2 transposed) -> crop 30^3, sigmoid
-The JAX side is the project's own step (registry model, stages.stage_error_fn("finetune"),
-parallel.make_train_step, DataParallel("shard_map"), optim.build_optimizer) in the variant the
+The JAX side is the project's own step (registry model, mapping.stage_step("finetune"),
+DataParallel, optim.build_optimizer) in the variant the
 training loop runs on the steps it does not log (no gradient norm, which torch's step does not
 compute either); the PyTorch side is the same architecture and batch written with torch.nn
 and torch.optim.Adam. Each framework
@@ -57,32 +57,31 @@ def batch_arrays(model: str, batch: int, seed: int = 0) -> tuple[np.ndarray, np.
   return images, shapes
 
 
-def jax_step(model: str, batch: int) -> tuple[Callable[[], object], Callable, dict]:
+def jax_step(model: str, batch: int, impl: str = "auto") -> tuple[Callable[[], object],
+                                                                  Callable, dict]:
   """The project's fine-tuning step as ``(step, finish, info)``: ``step()`` runs one step,
   ``finish(out)`` waits for its result and returns the loss, ``info`` holds XLA's memory
-  analysis of the compiled step."""
+  analysis of the compiled step. ``impl``: the conv components' (models.conv.Conv)."""
   import jax
 
-  from inverse3d.mapping.framework import init_params
-  from inverse3d.mapping.registry import build_model
-  from inverse3d.mapping.defaults import default_config
-  from inverse3d.train.optim import build_optimizer
-  from inverse3d.train.parallel import DataParallel, make_train_step
-  from inverse3d.mapping.stages import TRAINABLE, stage_error_fn
-  from inverse3d.train.state import create_state
+  from inverse3d.mapping import TRAINABLE, build_model, default_config, init_params, stage_step
+  from inverse3d.train import DataParallel, build_optimizer, create_state
 
   if model == "faces_ff":
-    config = default_config("faces", shape_shape=(FACE_VERTICES, 3), mapping="ff")
+    config = default_config("points", shape_shape=(FACE_VERTICES, 3), mapping="ff")
   else:
-    config = default_config("objects", shape_shape=(30, 30, 30), image_encoder="conv",
+    config = default_config("voxels", shape_shape=(30, 30, 30), image_encoder="conv",
                             mapping="ff", shape_decoder="conv")
+  # Every impl takes the same params: one init (of the "auto" model, compiled once) for all.
+  params = init_params(build_model(config.model), jax.random.key(0))
+  for slot in ("image_encoder", "image_decoder", "shape_encoder", "shape_decoder"):
+    if "impl" in config.model[slot]:
+      config.model[slot].impl = impl
   framework = build_model(config.model)
   optimizer = build_optimizer(config.train.optimizer, 10 ** 6)
-  state = create_state(init_params(framework, jax.random.key(0)), optimizer,
-                       TRAINABLE["finetune"])
-  dp = DataParallel("shard_map", jax.devices()[:1])
-  run = dp.compile(make_train_step(stage_error_fn(framework, "finetune"), optimizer,
-                                   grad_norm=False))
+  state = create_state(params, optimizer, TRAINABLE["finetune"])
+  dp = DataParallel(jax.devices()[:1])
+  run = dp.compile(stage_step(framework, "finetune", optimizer, grad_norm=False))
   images, shapes = batch_arrays(model, batch)
   data = dp.shard({"images": images, "shapes": shapes})
   state = dp.replicate(state)

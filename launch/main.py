@@ -18,6 +18,7 @@ import importlib
 import re
 import sys
 
+import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -93,8 +94,11 @@ def main(argv):
   if "job" not in config:
     raise ValueError(f"config: expected a 'job' field naming a module of inverse3d.jobs, "
                      f"got fields {sorted(config.keys())}")
-  # Training configs set it: their steps stop page-faulting (inverse3d.host_memory).
-  if config.get("keep_freed_memory", False) and not keep_freed_memory():
+  # Training configs set it: their steps stop page-faulting (inverse3d.host_memory). Only
+  # XLA:CPU keeps its step buffers in malloc's heap.
+  if config.get("keep_freed_memory", False) and jax.default_backend() != "cpu":
+    logging.info("keep_freed_memory: skipped on backend %s", jax.default_backend())
+  elif config.get("keep_freed_memory", False) and not keep_freed_memory():
     logging.info("keep_freed_memory: not glibc, malloc left as it is")
   job = importlib.import_module(f"inverse3d.jobs.{config.job}")
   logging.info("job %s, workdir %s\n%s", config.job, FLAGS.workdir, config)

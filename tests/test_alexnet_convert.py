@@ -1,6 +1,11 @@
 """AlexNet encoder and the torchvision converter, against a NumPy float64 forward pass that
-follows torch's conventions (NCHW, (O, I, kh, kw) kernels, (C, H, W) flattening), and, when torch
-is installed, against torch itself on a real .pth file."""
+follows torch's conventions (NCHW, (O, I, kh, kw) kernels, cross-correlation, (C, H, W)
+flattening), itself checked against those definitions written as loops. No torch needed: a state
+dict is plain arrays (or tensors, duck-typed here); reading a .pth file is torch's job."""
+import collections
+import itertools
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -112,40 +117,57 @@ def test_wrong_image_size_is_refused(encoder_and_params):
     model.apply({"params": params}, np.zeros((1, 224, 224, 3), np.float32))
 
 
-def test_real_pth_file_matches_torch(encoder_and_params, tmp_path):
-  torch = pytest.importorskip("torch")
+def test_numpy_reference_follows_torch_definitions():
+  """conv_nchw and max_pool_nchw against torch.nn.Conv2d's and MaxPool2d's definitions:
+  out[n, o, i, j] = b[o] + sum_{c, u, v} w[o, c, u, v] x[n, c, s i + u - p, s j + v - p]."""
+  rng = np.random.default_rng(4)
+  x, w, b = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 3)), np.ones(4)
+  stride, pad = 2, 1
+  padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+  want = np.zeros((2, 4, 5, 4))
+  for n, o, i, j in itertools.product(*map(range, want.shape)):
+    want[n, o, i, j] = b[o] + np.sum(w[o] * padded[n, :, stride * i:stride * i + 3,
+                                                   stride * j:stride * j + 3])
+  np.testing.assert_allclose(conv_nchw(x, w, b, stride, pad), want, rtol=1e-12)
+  pooled = np.array([[[[x[n, c, 2 * i:2 * i + 3, 2 * j:2 * j + 3].max() for j in range(3)]
+                       for i in range(4)] for c in range(3)] for n in range(2)])
+  np.testing.assert_array_equal(max_pool_nchw(x), pooled)
+
+
+class Tensor:
+  """What read_state_dict uses of a torch tensor (``detach().cpu().numpy()``)."""
+
+  def __init__(self, array):
+    self.array = array
+
+  def detach(self):
+    return self
+
+  def cpu(self):
+    return self
+
+  def numpy(self):
+    return self.array
+
+
+def test_state_dict_of_tensors_converts_to_torchs_fc7(encoder_and_params):
+  """A state dict as torch.load returns it (an OrderedDict of tensors, in module order, the
+  ImageNet classifier included) against the float64 reference on other weights and images."""
   model, params = encoder_and_params
-  torch.manual_seed(0)
-  c = CHANNELS
-
-  class TorchvisionLayout(torch.nn.Module):
-    """torchvision.models.AlexNet's modules and state-dict keys, with narrow widths."""
-
-    def __init__(self):
-      super().__init__()
-      nn = torch.nn
-      self.features = nn.Sequential(
-          nn.Conv2d(3, c[0], 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-          nn.Conv2d(c[0], c[1], 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-          nn.Conv2d(c[1], c[2], 3, padding=1), nn.ReLU(),
-          nn.Conv2d(c[2], c[3], 3, padding=1), nn.ReLU(),
-          nn.Conv2d(c[3], c[4], 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2))
-      self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-      self.classifier = nn.Sequential(
-          nn.Dropout(), nn.Linear(c[4] * 36, FC[0]), nn.ReLU(), nn.Dropout(),
-          nn.Linear(FC[0], FC[1]), nn.ReLU(), nn.Linear(FC[1], 10))
-
-    def fc7(self, x):
-      x = torch.flatten(self.avgpool(self.features(x)), 1)
-      return self.classifier[:6](x)
-
-  net = TorchvisionLayout().eval()
-  torch.save(net.state_dict(), tmp_path / "alexnet.pth")
-  converted = load_torchvision_alexnet(params, tmp_path / "alexnet.pth")
-  images = np.random.default_rng(3).random((2, 227, 227, 3)).astype(np.float32)
-  normalised = (images - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
-  with torch.no_grad():
-    fc7 = net.fc7(torch.from_numpy(normalised.transpose(0, 3, 1, 2).copy())).double().numpy()
-  want = fc7 @ np.asarray(params["head"]["kernel"], np.float64) + params["head"]["bias"]
-  got = model.apply({"params": converted}, images)
+  state = torchvision_state_dict(seed=5)
+  tensors = collections.OrderedDict((k, Tensor(v)) for k, v in state.items())
+  converted = load_torchvision_alexnet(params, tensors)
+  images = np.random.default_rng(6).random((3, 227, 227, 3))
+  got = np.asarray(model.apply({"params": converted}, images.astype(np.float32)))
+  head = {k: np.asarray(v, np.float64) for k, v in params["head"].items()}
+  want = reference_fc7(state, images) @ head["kernel"] + head["bias"]
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_pth_file_without_torch_names_the_alternatives(encoder_and_params, tmp_path,
+                                                       monkeypatch):
+  _, params = encoder_and_params
+  (tmp_path / "alexnet.pth").write_bytes(b"not read")
+  monkeypatch.setitem(sys.modules, "torch", None)  # import torch fails, torch installed or not
+  with pytest.raises(ImportError, match=r"state_dict: reading alexnet.pth needs torch .*\.npz"):
+    load_torchvision_alexnet(params, tmp_path / "alexnet.pth")

@@ -1,7 +1,7 @@
-"""The batch-last convolutions of the conv encoders and decoders equal flax's nn.Conv and
-nn.ConvTranspose (SAME padding): same params, same initial values, same outputs and gradients,
-by every method and in both layouts; the conv encoder and decoder equal the same layers built
-from flax's."""
+"""The conv layers of the conv encoders and decoders equal flax's nn.Conv and nn.ConvTranspose
+(SAME padding): same params, same initial values, same outputs and gradients, by both impls,
+every batch-last method and in both layouts; the batch-last conv encoder and decoder equal the
+same layers built from flax's (tests/test_conv_impl.py: and so do the native ones)."""
 import math
 
 import flax.linen as nn
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from inverse3d.models.batch_last import conv_transpose_phases, interleave_phases
-from inverse3d.models.conv import BatchLastConv, ConvDecoder, ConvEncoder
+from inverse3d.models.conv import Conv, ConvDecoder, ConvEncoder
 
 
 def perturbed(params):
@@ -32,27 +32,32 @@ def assert_same_as_flax(ours, reference, x):
                grads(reference))
 
 
-@pytest.mark.parametrize("method", ["gather", "scatter"])
+# (impl, batch-last method): the native convolution, and the batch-last one by each method.
+IMPLS = [("native", "auto"), ("batch_last", "gather"), ("batch_last", "scatter")]
+
+
+@pytest.mark.parametrize("impl,method", IMPLS)
 @pytest.mark.parametrize("dims,kernel,stride,size", [(3, 3, 2, 3), (2, 4, 2, 3), (1, 5, 3, 4),
                                                      (2, 2, 3, 3)])
-def test_matches_flax_conv_transpose(dims, kernel, stride, size, method):
+def test_matches_flax_conv_transpose(dims, kernel, stride, size, impl, method):
   x = jax.random.normal(jax.random.key(1), (2,) + (size,) * dims + (3,))
   reference = nn.ConvTranspose(4, (kernel,) * dims, strides=(stride,) * dims, padding="SAME")
-  assert_same_as_flax(BatchLastConv(4, kernel, stride, transpose=True, method=method),
+  assert_same_as_flax(Conv(4, kernel, stride, transpose=True, impl=impl, method=method),
                       reference, x)
 
 
+@pytest.mark.parametrize("impl", ["native", "batch_last"])
 @pytest.mark.parametrize("dims,kernel,stride,size", [(3, 3, 2, 5), (3, 3, 2, 6), (2, 4, 2, 7),
                                                      (1, 5, 3, 8), (2, 2, 3, 4)])
-def test_matches_flax_conv(dims, kernel, stride, size):
+def test_matches_flax_conv(dims, kernel, stride, size, impl):
   x = jax.random.normal(jax.random.key(1), (2,) + (size,) * dims + (3,))
   reference = nn.Conv(4, (kernel,) * dims, strides=(stride,) * dims, padding="SAME")
-  assert_same_as_flax(BatchLastConv(4, kernel, stride), reference, x)
+  assert_same_as_flax(Conv(4, kernel, stride, impl=impl), reference, x)
 
 
 @pytest.mark.parametrize("spatial_dims,shape", [(3, (3, 9, 8, 7)), (2, (3, 10, 9, 2))])
 def test_conv_encoder_equals_flax_layers(spatial_dims, shape):
-  encoder = ConvEncoder(6, spatial_dims=spatial_dims, channels=(5, 4))
+  encoder = ConvEncoder(6, spatial_dims=spatial_dims, channels=(5, 4), impl="batch_last")
   x = jax.random.normal(jax.random.key(1), shape)
   params = perturbed(encoder.init(jax.random.key(0), x))["params"]
   h = x[..., None] if x.ndim == spatial_dims + 1 else x
@@ -63,12 +68,13 @@ def test_conv_encoder_equals_flax_layers(spatial_dims, shape):
   np.testing.assert_allclose(encoder.apply({"params": params}, x), expected, atol=1e-5)
 
 
-def test_batch_last_layout_is_the_transposed_channels_last():
+@pytest.mark.parametrize("impl", ["native", "batch_last"])
+def test_batch_last_layout_is_the_transposed_channels_last(impl):
   x = jax.random.normal(jax.random.key(1), (5, 4, 3, 4, 6))  # (N, D, H, W, C)
-  channels_last = BatchLastConv(2, transpose=True)
+  channels_last = Conv(2, transpose=True, impl=impl)
   params = perturbed(channels_last.init(jax.random.key(0), x))
   order = (4, 1, 2, 3, 0)
-  batch_last = BatchLastConv(2, transpose=True, batch_last=True).apply(
+  batch_last = Conv(2, transpose=True, batch_last=True, impl=impl).apply(
       params, jnp.transpose(x, order))
   np.testing.assert_allclose(jnp.transpose(batch_last, order), channels_last.apply(params, x),
                              atol=1e-5)
@@ -104,16 +110,20 @@ def test_chained_phase_layers_equal_separate_transposed_convs(dims, kernel, stri
 
 
 def test_phase_factor_is_for_transposed_batch_last_layers():
+  x = jnp.ones((1, 4, 2, 2, 1))
   with pytest.raises(ValueError, match="phase_factor"):
-    BatchLastConv(2, phase_factor=2).init(jax.random.key(0), jnp.ones((1, 4, 2, 2, 1)))
+    Conv(2, phase_factor=2, impl="batch_last").init(jax.random.key(0), x)
+  with pytest.raises(ValueError, match="phase_factor.*impl='native'"):
+    Conv(2, transpose=True, batch_last=True, phase_factor=2, impl="native").init(
+        jax.random.key(0), x)
 
 
 def test_unknown_method_is_named():
   with pytest.raises(ValueError, match="method"):
-    BatchLastConv(2, transpose=True, method="winograd").init(jax.random.key(0),
-                                                             jnp.ones((1, 2, 2, 1)))
+    Conv(2, transpose=True, impl="batch_last", method="winograd").init(jax.random.key(0),
+                                                                       jnp.ones((1, 2, 2, 1)))
   with pytest.raises(ValueError, match="method"):
-    BatchLastConv(2, method="scatter").init(jax.random.key(0), jnp.ones((1, 2, 2, 1)))
+    Conv(2, impl="batch_last", method="scatter").init(jax.random.key(0), jnp.ones((1, 2, 2, 1)))
 
 
 @pytest.mark.parametrize("spatial,out_channels", [((10, 9, 12), None), ((7, 6), 3)])
@@ -122,7 +132,7 @@ def test_conv_decoder_equals_flax_layers(spatial, out_channels):
   layers in the channels-last layout, with the decoder's own params."""
   channels = (5, 4)
   decoder = ConvDecoder(spatial, out_channels=out_channels, channels=channels,
-                        out_activation="sigmoid")
+                        out_activation="sigmoid", impl="batch_last")
   codes = jax.random.normal(jax.random.key(1), (3, 7))
   params = perturbed(decoder.init(jax.random.key(0), codes))["params"]
   coarse = tuple(math.ceil(s / 4) for s in spatial)

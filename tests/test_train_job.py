@@ -90,7 +90,7 @@ def test_run_config_replaces_component_specs_whole():
   config.model.image_encoder.hidden = (7,)
   config.model.shape_code = 7
   merged = train_job.run_config(config, "c", (30, 30, 30))
-  assert merged.model.image_encoder.to_dict() == {"name": "conv"}  # no leftover fields
+  assert merged.model.image_encoder.to_dict() == {"name": "conv", "impl": "auto"}  # no leftovers
   assert merged.model.shape_code == 7  # fields a run leaves alone stay the base's
   assert merged.model.image_code == 8 and merged.pca_init is False
   assert merged.train.stages == ("image_ae", "shape_ae", "mapping", "finetune")

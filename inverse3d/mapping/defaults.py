@@ -22,14 +22,19 @@ TABLE1 = {
 }
 
 
-def component(name: str, hidden: tuple, out_activation: str | None = None) -> dict:
-  """A component spec: Table 1's hidden widths for "ff", and ``out_activation`` for ff/conv
-  decoders (None for encoders and mappings)."""
+def component(name: str, hidden: tuple, out_activation: str | None = None,
+              mapping: bool = False) -> dict:
+  """A component spec: Table 1's hidden widths for "ff", ``out_activation`` for ff/conv
+  decoders (None for encoders and mappings), and for conv encoders and decoders (not
+  ``mapping``) ``impl`` "auto", there so that a flag can force it
+  (``--config.model.shape_decoder.impl=native``)."""
   spec = {"name": name}
   if name == "ff":
     spec["hidden"] = hidden
   if name in ("ff", "conv") and out_activation:
     spec["out_activation"] = out_activation
+  if name == "conv" and not mapping:
+    spec["impl"] = "auto"
   return spec
 
 
@@ -59,7 +64,7 @@ def default_config(kind: str = "points", shape_shape: tuple = (6706, 3),
       "shape_code": sizes["shape_code"],
       "image_encoder": component(image_encoder, sizes["image_hidden"]),
       "image_decoder": component(image_decoder, sizes["image_hidden"], "sigmoid"),
-      "mapping": component(mapping, sizes["mapping_hidden"]),
+      "mapping": component(mapping, sizes["mapping_hidden"], mapping=True),
       "shape_encoder": component(shape_decoder, sizes["shape_hidden"]),
       "shape_decoder": component(shape_decoder, sizes["shape_hidden"], voxel_out),
   })

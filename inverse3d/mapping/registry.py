@@ -17,7 +17,9 @@ Component names and their optional fields (defaults in ``FIELDS``):
   linear  (any slot)            hidden
   ff      (any slot)            hidden, activation, out_activation
   conv    (encoders: images or voxels; mapping; decoders: images or voxels)
-                                channels, kernel, activation (+ out_activation for decoders)
+                                channels, kernel, activation (+ out_activation for decoders;
+                                + impl, "auto" | "native" | "batch_last", for encoders and
+                                decoders, see models.conv.resolve_conv_impl)
   alexnet (image_encoder only, 227x227x3 images)   channels, fc
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 from inverse3d.checks import check_choice, check_positive_int
 from inverse3d.models.alexnet import INPUT_SHAPE as ALEXNET_INPUT
 from inverse3d.models.alexnet import AlexNetEncoder
-from inverse3d.models.conv import ConvDecoder, ConvEncoder, ConvMapping
+from inverse3d.models.conv import CONV_IMPLS, ConvDecoder, ConvEncoder, ConvMapping
 from inverse3d.models.dense import MLP
 from inverse3d.mapping.framework import Framework
 
@@ -40,7 +42,7 @@ SLOTS = {
 FIELDS = {
     "linear": {"hidden": ()},
     "ff": {"hidden": (100,), "activation": "relu", "out_activation": "identity"},
-    "conv": {"channels": (32, 16), "kernel": 3, "activation": "relu"},
+    "conv": {"channels": (32, 16), "kernel": 3, "activation": "relu", "impl": "auto"},
     "alexnet": {"channels": (64, 192, 384, 256, 256), "fc": (4096, 4096)},
 }
 CONV_MAPPING_CHANNELS = 100
@@ -57,6 +59,7 @@ def _fields(path: str, spec, role: str) -> tuple[str, dict]:
   allowed = dict(FIELDS[name])
   if name == "conv" and role == "mapping":
     allowed["channels"] = CONV_MAPPING_CHANNELS
+    del allowed["impl"]  # a 1D flax nn.Conv, the same on every backend
   if name == "conv" and role == "decoder":
     allowed["out_activation"] = "identity"
   unknown = sorted(set(spec) - set(allowed))
@@ -103,11 +106,13 @@ def build_component(path: str, spec, role: str, data: str, sample_shape: tuple, 
     return ConvMapping(code, channels=f["channels"], kernel=f["kernel"],
                        activation=f["activation"])
   spatial, channels = _spatial_kind(path, tuple(sample_shape), data)
+  check_choice(f"{path}.impl", f["impl"], CONV_IMPLS)
   if role == "encoder":
     return ConvEncoder(code, spatial_dims=len(spatial), channels=f["channels"],
-                       kernel=f["kernel"], activation=f["activation"])
+                       kernel=f["kernel"], activation=f["activation"], impl=f["impl"])
   return ConvDecoder(spatial, out_channels=channels, channels=f["channels"], kernel=f["kernel"],
-                     activation=f["activation"], out_activation=f["out_activation"])
+                     activation=f["activation"], out_activation=f["out_activation"],
+                     impl=f["impl"])
 
 
 def build_model(model_config, path: str = "config.model") -> Framework:

@@ -6,6 +6,11 @@ by a dense layer. Strides, padding and the final dense layers are not stated; he
 convolution halves (encoder) or doubles (decoder) the grid with stride 2 and SAME padding, and a
 dense layer joins the grid to the code vector. One module covers 2D images and 3D voxel grids:
 the number of spatial axes sets the kernel rank.
+
+Every convolution is a :class:`Conv` layer, computed natively (``lax``; cuDNN on GPU) or by the
+batch-last matrix products of :mod:`inverse3d.models.batch_last`, which only pay on XLA:CPU:
+``impl="auto"`` picks by backend at trace time (:func:`resolve_conv_impl`). Both take the same
+params and compute the same function.
 """
 from __future__ import annotations
 
@@ -13,11 +18,32 @@ import math
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+from jax import lax
 
+from inverse3d.checks import check_choice
 from inverse3d.models.batch_last import (conv_batch_last, conv_transpose_batch_last,
                                          conv_transpose_phases, interleave_phases)
 from inverse3d.models.dense import activation
+
+CONV_IMPLS = ("auto", "native", "batch_last")
+
+
+def resolve_conv_impl(impl: str = "auto", backend: str | None = None) -> str:
+  """"native" or "batch_last" for ``impl`` (one of CONV_IMPLS): "auto" is "batch_last" when
+  ``backend`` (default ``jax.default_backend()``, read when called: at trace time) is "cpu",
+  where the batch-last matrix products beat XLA's convolutions, and "native" (cuDNN on GPU)
+  elsewhere."""
+  check_choice("impl", impl, CONV_IMPLS)
+  if impl != "auto":
+    return impl
+  return "batch_last" if (backend or jax.default_backend()) == "cpu" else "native"
+
+
+def _swap_batch_channels(x):
+  """(N, *S, C) <-> (C, *S, N): the channels-last and batch-last layouts."""
+  return jnp.moveaxis(x, (0, -1), (-1, 0))
 
 
 class ConvEncoder(nn.Module):
@@ -30,21 +56,26 @@ class ConvEncoder(nn.Module):
     channels: output channels of each convolution, e.g. (32, 16).
     kernel: kernel width along every spatial axis.
     activation: after every convolution.
+    impl: how the convolutions are computed, "auto", "native" or "batch_last" (see
+      :class:`Conv`); the params and outputs are the same.
   """
   features: int
   spatial_dims: int = 2
   channels: Sequence[int] = (32, 16)
   kernel: int = 3
   activation: str = "relu"
+  impl: str = "auto"
 
   @nn.compact
   def __call__(self, x):
     act = activation(self.activation)
+    impl = resolve_conv_impl(self.impl)
+    batch_last = impl == "batch_last"  # its layers chain (C, *grid, N), see Conv
     h = x[..., None] if x.ndim == self.spatial_dims + 1 else x
-    h = jnp.moveaxis(h, (0, -1), (-1, 0))  # batch-last (C, *grid, N), see BatchLastConv
+    h = _swap_batch_channels(h) if batch_last else h
     for i, c in enumerate(self.channels):
-      h = act(BatchLastConv(c, self.kernel, 2, batch_last=True, name=f"conv_{i}")(h))
-    h = jnp.moveaxis(h, (0, -1), (-1, 0))
+      h = act(Conv(c, self.kernel, 2, batch_last=batch_last, impl=impl, name=f"conv_{i}")(h))
+    h = _swap_batch_channels(h) if batch_last else h
     return nn.Dense(self.features, name="out")(jnp.reshape(h, (h.shape[0], -1)))
 
 
@@ -67,52 +98,63 @@ class ConvMapping(nn.Module):
     return nn.Dense(self.features, name="out")(jnp.reshape(h, (h.shape[0], -1)))
 
 
-class BatchLastConv(nn.Module):
+class Conv(nn.Module):
   """flax's ``nn.Conv`` (or with ``transpose`` ``nn.ConvTranspose``) with kernel (k,) * d, stride
   ``stride`` and SAME padding: the same params (``kernel`` (k,...,k, C_in, features), ``bias``),
-  initialisation and outputs, computed by :func:`conv_batch_last` or
-  :func:`conv_transpose_batch_last` (``method``: their "auto", "gather" or "scatter").
+  initialisation and outputs, computed as ``impl`` says (:func:`resolve_conv_impl`): "native"
+  by ``lax.conv_general_dilated`` / ``lax.conv_transpose`` (flax's own calls; cuDNN on GPU),
+  "batch_last" by :func:`conv_batch_last` / :func:`conv_transpose_batch_last` (``method``:
+  their "auto", "gather" or "scatter"; unused by "native"), "auto" by the backend.
 
   Shapes, for a convolution (transposed: ``stride * spatial``):
   (N, *spatial, C_in) -> (N, *ceil(spatial / stride), features), or with ``batch_last``
-  (C_in, *spatial, N) -> (features, *ceil(spatial / stride), N), the layout the conv encoders
-  and decoders chain. With ``phase_factor`` f (transposed and batch-last only) the input grid
-  is held as its f^d phases, (C_in, f^d, *spatial, N), and the output as its (f * stride)^d
-  phases, (features, (f * stride)^d, *spatial, N): the decoders chain their layers so and
-  interleave once (:func:`~inverse3d.models.batch_last.conv_transpose_phases`).
+  (C_in, *spatial, N) -> (features, *ceil(spatial / stride), N), the layout the batch-last
+  encoders and decoders chain. With ``phase_factor`` f (transposed, batch-last layout and impl
+  only) the input grid is held as its f^d phases, (C_in, f^d, *spatial, N), and the output as
+  its (f * stride)^d phases, (features, (f * stride)^d, *spatial, N): the decoders chain their
+  layers so and interleave once (:func:`~inverse3d.models.batch_last.conv_transpose_phases`).
   """
   features: int
   kernel: int = 3
   stride: int = 2
   transpose: bool = False
   batch_last: bool = False
+  impl: str = "auto"
   method: str = "auto"
   phase_factor: int = 0
 
   @nn.compact
   def __call__(self, x):
+    impl = resolve_conv_impl(self.impl)
     dims = x.ndim - (3 if self.phase_factor else 2)
     channels = x.shape[0] if self.batch_last else x.shape[-1]
     w = self.param("kernel", nn.initializers.lecun_normal(),
                    (self.kernel,) * dims + (channels, self.features))
     b = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-    if self.phase_factor:
-      if not (self.transpose and self.batch_last):
-        raise ValueError("phase_factor: phase-decomposed grids are for transposed batch-last "
-                         f"layers, got transpose={self.transpose}, batch_last={self.batch_last}")
-      layer = lambda v: conv_transpose_phases(v, w, self.stride, self.phase_factor)
-    elif self.transpose:
-      layer = lambda v: conv_transpose_batch_last(v, w, self.stride, self.method)
-    elif self.method in ("auto", "gather"):
-      layer = lambda v: conv_batch_last(v, w, self.stride)
+    if self.phase_factor and not (self.transpose and self.batch_last and impl == "batch_last"):
+      raise ValueError("phase_factor: phase-decomposed grids are for transposed batch-last "
+                       f"layers of impl 'batch_last', got transpose={self.transpose}, "
+                       f"batch_last={self.batch_last}, impl={impl!r}")
+    if impl == "native":
+      space = "".join(map(str, range(dims)))  # the spatial axes' names
+      layout = f"C{space}N" if self.batch_last else f"N{space}C"
+      conv = lax.conv_transpose if self.transpose else lax.conv_general_dilated
+      y = conv(x, w, (self.stride,) * dims, "SAME",
+               dimension_numbers=(layout, space + "IO", layout))
     else:
-      raise ValueError(f"method: a strided convolution is computed by 'gather' (or 'auto'), "
-                       f"got {self.method!r}")
+      if self.phase_factor:
+        layer = lambda v: conv_transpose_phases(v, w, self.stride, self.phase_factor)
+      elif self.transpose:
+        layer = lambda v: conv_transpose_batch_last(v, w, self.stride, self.method)
+      elif self.method in ("auto", "gather"):
+        layer = lambda v: conv_batch_last(v, w, self.stride)
+      else:
+        raise ValueError(f"method: a strided convolution is computed by 'gather' (or 'auto'), "
+                         f"got {self.method!r}")
+      y = layer(x) if self.batch_last else _swap_batch_channels(layer(_swap_batch_channels(x)))
     if self.batch_last:
-      y = layer(x)
       return y + jnp.reshape(b, (-1,) + (1,) * (y.ndim - 1))
-    order = (dims + 1, *range(1, dims + 1), 0)  # (N, *S, C) <-> (C, *S, N)
-    return jnp.transpose(layer(jnp.transpose(x, order)), order) + b
+    return y + b
 
 
 class ConvDecoder(nn.Module):
@@ -130,6 +172,8 @@ class ConvDecoder(nn.Module):
     channels: widths of the coarse grid and of the intermediate layers, e.g. (32, 16).
     kernel: kernel width along every spatial axis.
     activation: between layers; out_activation: on the output ("sigmoid" for (0, 1) values).
+    impl: how the transposed convolutions are computed, "auto", "native" or "batch_last" (see
+      :class:`Conv`); the params and outputs are the same.
   """
   spatial: Sequence[int]
   out_channels: int | None = None
@@ -137,27 +181,30 @@ class ConvDecoder(nn.Module):
   kernel: int = 3
   activation: str = "relu"
   out_activation: str = "identity"
+  impl: str = "auto"
 
   @nn.compact
   def __call__(self, y):
     act = activation(self.activation)
     out_act = activation(self.out_activation, "out_activation")
+    impl = resolve_conv_impl(self.impl)
+    batch_last = impl == "batch_last"
     factor = 2 ** len(self.channels)
     coarse = tuple(math.ceil(s / factor) for s in self.spatial)
-    # The layers run batch-last on phase-decomposed grids, (C, phases, *coarse, N) (see
-    # BatchLastConv), interleaved once after the last.
     h = nn.Dense(math.prod(coarse) * self.channels[0], name="dense")(y)
-    h = jnp.transpose(jnp.reshape(h, (y.shape[0], -1, self.channels[0])), (2, 1, 0))
-    h = act(jnp.reshape(h, (self.channels[0], 1, *coarse, y.shape[0])))
+    h = act(jnp.reshape(h, (y.shape[0], *coarse, self.channels[0])))
+    # "batch_last" runs its layers on phase-decomposed grids, (C, phases, *coarse, N) (see
+    # Conv), interleaved once after the last.
+    h = _swap_batch_channels(h)[:, None] if batch_last else h
     widths = (*self.channels[1:], self.out_channels or 1)
     for i, c in enumerate(widths):
-      h = BatchLastConv(c, self.kernel, 2, transpose=True, batch_last=True, phase_factor=2 ** i,
-                        name=f"deconv_{i}")(h)
+      h = Conv(c, self.kernel, 2, transpose=True, batch_last=batch_last, impl=impl,
+               phase_factor=2 ** i if batch_last else 0, name=f"deconv_{i}")(h)
       if i < len(widths) - 1:
         h = act(h)
-    h = interleave_phases(h, factor)
+    h = interleave_phases(h, factor) if batch_last else h
+    # The grid's axes are 1..d in either layout: crop, then (batch-last) swap back.
     starts = [(have - want) // 2 for have, want in zip(h.shape[1:-1], self.spatial)]
     h = h[(slice(None), *(slice(a, a + s) for a, s in zip(starts, self.spatial)))]
-    h = jnp.moveaxis(h, (0, -1), (-1, 0))  # (N, *spatial, C)
-    h = out_act(h)
+    h = out_act(_swap_batch_channels(h) if batch_last else h)  # (N, *spatial, C)
     return h[..., 0] if self.out_channels is None else h

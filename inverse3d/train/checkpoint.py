@@ -18,9 +18,11 @@ import orbax.checkpoint as ocp
 from inverse3d.checks import check_positive_int
 
 # Config fields that never change what a run computes: how often it logs, evaluates and saves,
-# where its real data lies, how many samples its figures show, the host allocator.
+# where its real data lies, how many samples its figures show, the host allocator, and how a
+# conv component computes (``impl``: the same function on every backend, so that a run resumes
+# on another one).
 NOT_IN_FINGERPRINT = ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints",
-                      "data_dir", "figure_samples", "keep_freed_memory")
+                      "data_dir", "figure_samples", "keep_freed_memory", "impl")
 
 
 def config_fingerprint(config, ignore: tuple = NOT_IN_FINGERPRINT) -> dict:
