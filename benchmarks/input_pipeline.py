@@ -14,12 +14,11 @@ Each feeder feeds a jitted step as the training loop runs it: build a batch, run
           any feeder here to matter, so this row asks more of the pipeline
 Feeders, over the same ``--n`` records:
   numpy            today's loop: ``arrays[k][order.rows(step)]`` (fancy indexing)
-  grain <read> <source> T/P   inverse3d.train.input.Batches over an ArraySource ("memory")
-                   or a TFDS array_record build ("tfds", the project's builder machinery,
-                   written once into --data_dir); read "batches" reads a step's rows at once,
-                   "records" reads each example through grain; T/P: grain.ReadOptions reader
-                   threads / records buffered ahead (0/0 and 2/4 are Batches' defaults for
-                   memory and tfds, 16/500 grain's own)
+  grain <src> T/P  inverse3d.train.input.Batches (one grain record per step, the step's rows
+                   read at once) over an ArraySource (src "memory") or a TFDS array_record
+                   build ("tfds", the project's builder machinery, written once into
+                   --data_dir); T/P: grain.ReadOptions reader threads / steps buffered ahead
+                   (0/0 and 2/4 are Batches' defaults for memory and tfds)
 "feed/s" is the feeder alone (batches per second, no step), "steps/s" the step fed by it; the
 feeders take turns, one round of ``--steps`` each, for ``--rounds`` rounds, and each reports
 its median round (after a pause in which the previous feeder's reader threads finish filling
@@ -39,17 +38,15 @@ import grain.python as grain
 import jax
 import numpy as np
 
-from inverse3d.train.input import ArraySource, Batches, GlobalOrder, KeyedSource
+from inverse3d.train.input import ArraySource, Batches, GlobalOrder
+from inverse3d.train.sources import KeyedSource
 
 SIZES = {"faces": (4017, 3), "voxels": (30, 30, 30)}
 BATCH = 40
 SETTLE_S = 0.2  # pause before each round: the last feeder's reader threads fill their buffer
-# (source, read, reader threads, buffer in grain records): grain.ReadOptions of each feeder.
-# Batches' defaults: memory batches 0/0 (MEMORY_READ), tfds batches 2/4 (SOURCE_READ); 16/500 is
-# grain's own default.
-FEEDERS = (("memory", "batches", 0, 0), ("memory", "records", 0, 0),
-           ("memory", "records", 16, 500), ("tfds", "batches", 0, 0), ("tfds", "batches", 2, 4),
-           ("tfds", "batches", 4, 8))
+# (source, reader threads, buffer in steps): grain.ReadOptions of each feeder. Batches'
+# defaults: memory 0/0 (MEMORY_READ), tfds 2/4 (SOURCE_READ).
+FEEDERS = (("memory", 0, 0), ("tfds", 0, 0), ("tfds", 2, 4), ("tfds", 4, 8))
 
 
 def make_records(size: str, n: int, seed: int = 0) -> dict:
@@ -154,10 +151,10 @@ def feeders(size: str, n: int, data_dir: str, key) -> dict:
   LOAD_TIMES[size] = time.perf_counter() - start
   assert all(np.array_equal(loaded.arrays[k], records[k]) for k in records)
   out = {"numpy": numpy_batch}
-  for label, read, threads, buffer in FEEDERS:
+  for label, threads, buffer in FEEDERS:
     options = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=buffer)
-    loader = Batches(sources[label], key, BATCH, read=read, read_options=options)
-    out[f"grain {read} {label} {threads}/{buffer}"] = loader.__next__
+    loader = Batches(sources[label], key, BATCH, read_options=options)
+    out[f"grain {label} {threads}/{buffer}"] = loader.__next__
   return {k: (lambda f=f: float_shapes(f())) for k, f in out.items()}
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from inverse3d.data.tfds_builders import build_dataset
-from inverse3d.train.input import (READS, ArraySource, Batches, GlobalOrder, KeyedSource,
-                                   RecordSampler, select_keys, tfds_source)
+from inverse3d.train.input import ArraySource, Batches, GlobalOrder, tfds_source
+from inverse3d.train.sources import KeyedSource, select_keys
 
 N, B = 23, 4  # 5 batches per epoch, 3 examples dropped from each
 
@@ -30,44 +30,21 @@ def take(batches, count):
   return [next(batches) for _ in range(count)]
 
 
-@pytest.mark.parametrize("read", READS)
-def test_order_is_batch_order_for_three_epochs(read):
+def test_order_is_batch_order_for_three_epochs():
   key = jax.random.fold_in(jax.random.key(5), 2)  # as the loop derives a stage's key
   order = GlobalOrder(key, N, B)
   data = arrays()
-  for g, batch in enumerate(take(Batches(ArraySource(data), key, B, read=read), 15)):
+  for g, batch in enumerate(take(Batches(ArraySource(data), key, B), 15)):
     np.testing.assert_array_equal(batch["index"], order.rows(g))
     np.testing.assert_array_equal(batch["index"], formula_rows(key, N, B, g))
     np.testing.assert_array_equal(batch["images"], data["images"][order.rows(g)])
     assert batch["images"].dtype == np.float32 and batch["images"].shape == (B, 2, 3)
 
 
-def test_record_sampler_gives_the_rows_in_order():
-  key = jax.random.key(1)
-  sampler = RecordSampler(GlobalOrder(key, N, B), slice(1, 3))
-  keys = [sampler[j].record_key for j in range(2 * 12)]
-  want = np.concatenate([formula_rows(key, N, B, g)[1:3] for g in range(12)])
-  np.testing.assert_array_equal(keys, want)
-  assert [sampler[j].index for j in range(4)] == [0, 1, 2, 3]
-
-
-def test_record_sampler_undoes_the_workers_round_robin():
-  """Grain gives worker w the records j = w, w + W, ...; each stacks its next 2 into a batch
-  and the loader returns batches round robin: the t-th batch must still be step t's rows."""
-  key, workers, local = jax.random.key(2), 3, 2
-  sampler = RecordSampler(GlobalOrder(key, N, B), slice(2, 4), worker_count=workers)
-  per_worker = [[sampler[j].record_key for j in range(w, 60, workers)] for w in range(workers)]
-  batches = [per_worker[t % workers][(t // workers) * local:(t // workers + 1) * local]
-             for t in range(18)]
-  for t, batch in enumerate(batches):
-    np.testing.assert_array_equal(batch, formula_rows(key, N, B, t)[2:4])
-
-
-@pytest.mark.parametrize("read", READS)
-def test_two_processes_together_read_the_one_process_batches(read):
+def test_two_processes_together_read_the_one_process_batches():
   key = jax.random.key(3)
-  whole = take(Batches(ArraySource(arrays()), key, B, read=read), 12)
-  halves = [take(Batches(ArraySource(arrays()), key, B, rows, read=read), 12)
+  whole = take(Batches(ArraySource(arrays()), key, B), 12)
+  halves = [take(Batches(ArraySource(arrays()), key, B, rows), 12)
             for rows in (slice(0, 2), slice(2, 4))]
   for g in range(12):
     for name in ("index", "images"):
@@ -76,19 +53,18 @@ def test_two_processes_together_read_the_one_process_batches(read):
     assert len(halves[0][g]["index"]) == 2
 
 
-@pytest.mark.parametrize("read", READS)
 @pytest.mark.parametrize("k", [3, 4])  # 4: the resumed batches cross the epoch boundary at 5
-def test_resume_from_a_state_or_a_step_number(read, k):
+def test_resume_from_a_state_or_a_step_number(k):
   key = jax.random.key(4)
   rows = slice(1, 4)
-  straight = take(Batches(ArraySource(arrays()), key, B, rows, read=read), k + 4)
-  first = Batches(ArraySource(arrays()), key, B, rows, read=read)
+  straight = take(Batches(ArraySource(arrays()), key, B, rows), k + 4)
+  first = Batches(ArraySource(arrays()), key, B, rows)
   take(first, k)
   state = json.loads(json.dumps(first.get_state()))  # as a checkpoint stores it
   assert state["step"] == k and first.step == k
-  resumed = Batches(ArraySource(arrays()), key, B, rows, read=read)
+  resumed = Batches(ArraySource(arrays()), key, B, rows)
   resumed.set_state(state)
-  by_step = Batches(ArraySource(arrays()), key, B, rows, read=read, start_step=k)
+  by_step = Batches(ArraySource(arrays()), key, B, rows, start_step=k)
   for loader in (resumed, by_step, first):
     for g, batch in enumerate(take(loader, 4), start=k):
       np.testing.assert_array_equal(batch["index"], straight[g]["index"])
@@ -105,7 +81,7 @@ def test_a_state_of_another_loader_is_refused():
   state = loader.get_state()
   for other in (Batches(ArraySource(arrays()), key, B, slice(2, 4)),
                 Batches(ArraySource(arrays()), jax.random.key(7), B, slice(0, 2)),
-                Batches(ArraySource(arrays()), key, B, slice(0, 2), read="records")):
+                Batches(ArraySource(arrays()), key, B, slice(0, 2), keys=["index"])):
     with pytest.raises(ValueError, match=r"state: expected the state of a loader with this "
                                          r"source, order, rows and worker_count at step 2"):
       other.set_state(state)
@@ -130,8 +106,7 @@ def tiny_modelnet(tmp_path):
   return tmp_path / "tfds", str(path), data
 
 
-@pytest.mark.parametrize("read", READS)
-def test_tfds_source_gives_the_in_memory_batches(tiny_modelnet, read):
+def test_tfds_source_gives_the_in_memory_batches(tiny_modelnet):
   data_dir, path, data = tiny_modelnet
   source = tfds_source("modelnet10", data_dir, "train", keys={"shapes": "voxels",
                                                               "labels": "label"}, path=path)
@@ -139,8 +114,8 @@ def test_tfds_source_gives_the_in_memory_batches(tiny_modelnet, read):
   memory = ArraySource({"shapes": data["X_train"].astype(np.uint8), "labels": data["y_train"]})
   key = jax.random.key(8)
   for rows in (slice(0, 4), slice(1, 3)):
-    got = take(Batches(source, key, 4, rows, read=read), 6)  # 3 epochs of 2 batches
-    want = take(Batches(memory, key, 4, rows, read=read), 6)
+    got = take(Batches(source, key, 4, rows), 6)  # 3 epochs of 2 batches
+    want = take(Batches(memory, key, 4, rows), 6)
     for g in range(6):
       assert sorted(got[g]) == ["labels", "shapes"]
       for name in ("shapes", "labels"):
@@ -193,9 +168,6 @@ def test_bad_arguments_are_named():
       Batches(source, key, B, rows)
   with pytest.raises(ValueError, match="start_step: expected an integer >= 0, got -1"):
     Batches(source, key, B, start_step=-1)
-  with pytest.raises(ValueError, match=r"read: expected one of \['batches', 'records'\], got "
-                                       r"'rows'"):
-    Batches(source, key, B, read="rows")
   with pytest.raises(ValueError, match="worker_count: expected an integer >= 0, got -1"):
     Batches(source, key, B, worker_count=-1)
   with pytest.raises(ValueError, match="key: expected a jax.random key"):
@@ -217,12 +189,19 @@ def test_bad_arguments_are_named():
 
 
 def test_worker_processes_read_the_same_batches():
-  """Two grain worker processes (spawned: slow to start) and the recorded position."""
+  """Two grain worker processes (spawned: slow to start) take the steps round robin; the
+  loader still returns them in step order, and records the position seek/set_state rebuild
+  (after a step of each worker, 4, and after one of worker 0 alone, 5) and seek to."""
   key = jax.random.key(9)
-  loader = Batches(ArraySource(arrays()), key, B, slice(1, 4), read="records", worker_count=2)
-  for g, batch in enumerate(take(loader, 5)):
+  loader = Batches(ArraySource(arrays()), key, B, slice(1, 4), worker_count=2)
+  for g, batch in enumerate(take(loader, 4)):
     np.testing.assert_array_equal(batch["index"], formula_rows(key, N, B, g)[1:4])
-  assert loader.get_state()["grain"] == loader._grain_state(5)  # what seek/set_state rebuild
+  assert loader.get_state()["grain"] == loader._grain_state(4)
+  np.testing.assert_array_equal(next(loader)["index"], formula_rows(key, N, B, 4)[1:4])
+  assert loader.get_state()["grain"] == loader._grain_state(5)
+  loader.seek(3)  # worker 1's step: the workers restart where the rebuilt state says
+  for g, batch in enumerate(take(loader, 3), start=3):
+    np.testing.assert_array_equal(batch["index"], formula_rows(key, N, B, g)[1:4])
 
 
 def test_resume_from_another_process_state_continues_at_its_step():

@@ -1,4 +1,4 @@
-"""The training input pipeline: this process's rows of each global batch, read through grain.
+"""The training loader: this process's rows of each global batch, read through grain.
 
 The order (:class:`GlobalOrder`): epochs of
 ``n // batch_size`` global batches (the last partial batch is dropped), the examples of epoch e
@@ -8,20 +8,14 @@ process reads only its ``rows`` (a slice of the global batch, as
 :meth:`inverse3d.train.parallel.DataParallel.local_rows` returns), so P processes together read
 exactly the batches one process reads.
 
-Sources are random-access: ``len(source)`` and ``source[i] -> {name: array}``, e.g.
-:class:`ArraySource` over in-memory arrays or :func:`tfds_source` over the project's TFDS
-array_record builds. :class:`Batches` runs a ``grain.python.DataLoader`` over one with a
-sampler of this order, in one of two ways (``read``):
-
-  "batches"  (default) one grain record per step: the source reads the step's rows at once
-             (fancy indexing for arrays, ``__getitems__`` for TFDS). Grain's per-record cost is
-             paid once per batch; see benchmarks/input_pipeline.py.
-  "records"  one grain record per example (:class:`RecordSampler`), stacked by
-             ``grain.python.Batch``: grain's per-record cost is paid per example.
-
-Reader threads default to none for in-memory arrays and 2 otherwise (:data:`MEMORY_READ`,
-:data:`SOURCE_READ`). A TFDS source that fits in memory reads fastest decoded once,
-``ArraySource.from_source(tfds_source(...))``.
+Sources (:mod:`inverse3d.train.sources`, :class:`ArraySource` and :func:`tfds_source`
+re-exported here) are random-access: ``len(source)`` and ``source[i] -> {name: array}``.
+:class:`Batches` runs a ``grain.python.DataLoader`` over one with one grain record per step
+(:class:`StepSampler`, :class:`StepReader`): the source reads the step's rows at once (fancy
+indexing for arrays, ``__getitems__`` for TFDS), so grain's per-record cost is paid once per
+batch (benchmarks/input_pipeline.py). Reader threads default to none for in-memory arrays and
+2 otherwise (:data:`MEMORY_READ`, :data:`SOURCE_READ`). A TFDS source that fits in memory reads
+fastest decoded once, ``ArraySource.from_source(tfds_source(...))``.
 
 Usage (resume from a saved state, or from a step number)::
 
@@ -41,195 +35,21 @@ import jax
 import numpy as np
 from absl import flags
 
-from inverse3d.checks import check_choice, check_positive_int
+from inverse3d.checks import check_positive_int
+from inverse3d.train.sources import (ArraySource, check_source, read_rows, select_keys,
+                                     tfds_source)
 
-READS = ("batches", "records")
+__all__ = ["ArraySource", "Batches", "GlobalOrder", "MEMORY_READ", "SOURCE_READ", "StepReader",
+           "StepSampler", "check_rows", "tfds_source"]
+
 # Default grain.ReadOptions, chosen with benchmarks/input_pipeline.py: in-memory reads in the
 # trainer's thread (grain's reader threads only contend for the GIL); other sources (TFDS
-# decodes zlib features, which frees the GIL) read ahead in threads, 2 grain records each.
+# decodes zlib features, which frees the GIL) read ahead in threads, 2 grain records (steps)
+# each.
 MEMORY_READ = grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)
-SOURCE_READ = {"batches": grain.ReadOptions(num_threads=2, prefetch_buffer_size=4),
-               "records": grain.ReadOptions()}
+SOURCE_READ = grain.ReadOptions(num_threads=2, prefetch_buffer_size=4)
 # The DataLoader state layout of grain 0.2.18 (grain/_src/python/data_loader.py).
 _GRAIN_STATE_VERSION = 2
-
-
-def _describe(arrays: Mapping) -> str:
-  return ", ".join(f"{k} {tuple(np.shape(v))[1:]} {np.asarray(v).dtype}"
-                   for k, v in arrays.items())
-
-
-class ArraySource:
-  """Records of in-memory arrays: ``source[i] = {name: arrays[name][i]}`` (views, no copy).
-
-  Args:
-    arrays: ``{name: (N, ...) array}`` with a common leading size N >= 1.
-  """
-
-  def __init__(self, arrays: Mapping):
-    if not isinstance(arrays, Mapping) or not arrays:
-      raise ValueError(f"arrays: expected a non-empty dict of (N, ...) arrays, got {arrays!r:.80}")
-    self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
-    sizes = {k: v.shape[0] if v.ndim else None for k, v in self.arrays.items()}
-    if None in sizes.values() or len(set(sizes.values())) != 1 or not next(iter(sizes.values())):
-      raise ValueError(f"arrays: expected arrays with a common leading size N >= 1, got sizes "
-                       f"{sizes}")
-    self.n = next(iter(sizes.values()))
-
-  @classmethod
-  def from_source(cls, source, keys: Mapping | Sequence[str] | None = None,
-                  chunk: int = 256) -> ArraySource:
-    """Every record of ``source`` (e.g. :func:`tfds_source`) decoded once into memory.
-
-    Args:
-      keys: as :func:`select_keys`; None keeps all features.
-      chunk: records read per ``__getitems__`` call (TFDS reads a chunk in parallel).
-    """
-    source = select_keys(source, keys)
-    n = len(source)
-    chunk = check_positive_int("chunk", chunk)
-    arrays = None
-    for start in range(0, n, chunk):
-      rows = np.arange(start, min(start + chunk, n))
-      part = source.read_rows(rows) if hasattr(source, "read_rows") else _stack(source, rows)
-      if arrays is None:
-        arrays = {k: np.empty((n, *v.shape[1:]), v.dtype) for k, v in part.items()}
-      for k, v in part.items():
-        arrays[k][rows] = v
-    return cls(arrays)
-
-  def __len__(self) -> int:
-    return self.n
-
-  def __getitem__(self, index) -> dict:
-    return {k: v[index] for k, v in self.arrays.items()}
-
-  def read_rows(self, rows: np.ndarray) -> dict:
-    """``{name: (len(rows), ...) array}`` of records ``rows`` (one fancy index per array)."""
-    return {k: v[rows] for k, v in self.arrays.items()}
-
-  def __repr__(self) -> str:  # grain compares it when restoring a state; it names no values
-    return f"ArraySource({self.n} records: {_describe(self.arrays)})"
-
-
-class KeyedSource:
-  """Records of ``source`` with only some features, renamed: ``{name: record[feature]}``.
-
-  Args:
-    source: ``len(source)``, ``source[i] -> dict``; ``__getitems__(indices) -> [dict]`` (as
-      TFDS sources have) is used to read a batch's records at once.
-    keys: ``{name: feature}``, or a sequence of features kept under their own names.
-    label: how the source is named in errors and in ``repr`` (grain compares reprs on restore).
-  """
-
-  def __init__(self, source, keys: Mapping | Sequence[str], label: str | None = None):
-    self.source = source
-    self.keys = _keys_mapping(keys)
-    self.label = label if label is not None else repr(source)
-
-  def __len__(self) -> int:
-    return len(self.source)
-
-  def __getitem__(self, index) -> dict:
-    record = self.source[index]
-    return {name: record[feature] for name, feature in self.keys.items()}
-
-  def read_rows(self, rows: np.ndarray) -> dict:
-    """``{name: (len(rows), ...) array}`` of records ``rows``."""
-    records = _read(self.source, rows)
-    return {name: np.stack([r[feature] for r in records])
-            for name, feature in self.keys.items()}
-
-  def __repr__(self) -> str:
-    return f"KeyedSource({self.label}, keys={self.keys})"
-
-
-def _keys_mapping(keys) -> dict:
-  if isinstance(keys, Mapping):
-    out = dict(keys)
-  elif isinstance(keys, Sequence) and not isinstance(keys, str):
-    out = {k: k for k in keys}
-  else:
-    out = None
-  if not out or not all(isinstance(k, str) and isinstance(v, str) for k, v in out.items()):
-    raise ValueError(f"keys: expected a non-empty {{name: feature}} dict or list of feature "
-                     f"names, got {keys!r}")
-  return out
-
-
-def select_keys(source, keys: Mapping | Sequence[str] | None):
-  """``source`` reduced to ``keys`` ({name: feature} or a list of names); None keeps all.
-
-  An :class:`ArraySource` stays one (its arrays are not copied); another source becomes a
-  :class:`KeyedSource`. Raises ValueError naming ``keys`` when a feature is missing.
-  """
-  if keys is None:
-    return source
-  keys = _keys_mapping(keys)
-  features = sorted(_record(source, 0))
-  missing = sorted(set(keys.values()) - set(features))
-  if missing:
-    raise ValueError(f"keys: expected features among {features} of {source!r}, got "
-                     f"{missing}")
-  if isinstance(source, ArraySource):
-    return ArraySource({name: source.arrays[f] for name, f in keys.items()})
-  return KeyedSource(source, keys)
-
-
-def tfds_source(name: str, data_dir, split: str = "train",
-                keys: Mapping | Sequence[str] | None = None, **options) -> KeyedSource:
-  """A TFDS array_record build of :mod:`inverse3d.data.tfds_builders` as a record source.
-
-  Args:
-    name, options: the dataset and options given to ``build_dataset``.
-    split: a split or TFDS slice, e.g. "train" or "train[:100]".
-    keys: ``{name: feature}`` (e.g. ``{"shapes": "voxels"}``) or a list of features to keep;
-      None keeps every feature.
-  Returns:
-    a :class:`KeyedSource`; records are dicts of NumPy arrays as built (e.g. voxels uint8).
-  Raises:
-    FileNotFoundError if the dataset was not built (saying how to build it), ValueError naming
-    ``split`` or ``keys`` when they are not in the build.
-  """
-  from inverse3d.data.tfds_builders import config_name, load_dataset, resolve_options
-
-  try:
-    source = load_dataset(name, data_dir, split, **options)
-  except ValueError as error:
-    if "split" not in str(error).lower() and "slice" not in str(error).lower():
-      raise
-    raise ValueError(f"split: expected a split of dataset {name!r} or a slice of one, such as "
-                     f"'train[:100]', got {split!r} ({error})") from error
-  features = sorted(source.dataset_info.features.keys())
-  keys = _keys_mapping(features if keys is None else keys)
-  missing = sorted(set(keys.values()) - set(features))
-  if missing:
-    raise ValueError(f"keys: expected features among {features} of dataset {name!r}, got "
-                     f"{missing}")
-  config = config_name(resolve_options(name, options))
-  return KeyedSource(source, keys, label=f"tfds {name}/{config} split={split!r}")
-
-
-def _read(source, rows: np.ndarray) -> list:
-  """Records ``rows`` of ``source``, by one ``__getitems__`` call where it has one."""
-  indices = [int(r) for r in rows]
-  if hasattr(source, "__getitems__"):
-    return source.__getitems__(indices)
-  return [source[i] for i in indices]
-
-
-def _stack(source, rows: np.ndarray) -> dict:
-  """``{name: (len(rows), ...) array}`` of records ``rows`` of any source."""
-  records = _read(source, rows)
-  return {k: np.stack([r[k] for r in records]) for k in records[0]}
-
-
-def _record(source, index: int) -> dict:
-  record = source[index]
-  if not isinstance(record, Mapping):
-    raise ValueError(f"source: expected records that are dicts of arrays, got "
-                     f"{type(record).__name__}")
-  return record
 
 
 class GlobalOrder:
@@ -290,39 +110,6 @@ def check_rows(rows: slice | None, batch_size: int) -> slice:
   return slice(int(rows.start), int(rows.stop))
 
 
-class RecordSampler:
-  """grain Sampler over examples: record j is one example of this process's rows.
-
-  Grain's workers take records round robin (worker w gets j = w, w + W, ...), each stacks its
-  next ``rows`` records into a batch and the loader returns the workers' batches round robin;
-  the map from j to (step, row) undoes that, so the t-th batch is always step t's rows.
-  """
-
-  def __init__(self, order: GlobalOrder, rows: slice, worker_count: int = 0):
-    self.order, self.rows = order, rows
-    self.local = rows.stop - rows.start
-    self.workers = max(worker_count, 1)
-
-  def __len__(self) -> int:
-    return sys.maxsize  # unbounded: the trainer stops
-
-  def locate(self, index: int) -> tuple[int, int]:
-    """(step, position in this process's rows) of record ``index``."""
-    worker, m = index % self.workers, index // self.workers
-    batch, position = divmod(m, self.local)
-    return batch * self.workers + worker, position
-
-  def __getitem__(self, index: int) -> grain.RecordMetadata:
-    if index < 0:
-      raise IndexError(f"index: expected >= 0, got {index}")
-    step, position = self.locate(index)
-    example = self.order.rows(step)[self.rows.start + position]
-    return grain.RecordMetadata(index=index, record_key=int(example))
-
-  def __repr__(self) -> str:
-    return f"RecordSampler({self.order!r}, rows={self.rows}, workers={self.workers})"
-
-
 class StepSampler:
   """grain Sampler over steps: record t is step t (read as a whole by :class:`StepReader`)."""
 
@@ -351,10 +138,7 @@ class StepReader:
     return sys.maxsize  # grain reads record ``t % len``: every step is its own record
 
   def __getitem__(self, step: int) -> dict:
-    rows = self.order.rows(step)[self.rows]
-    if hasattr(self.source, "read_rows"):
-      return self.source.read_rows(rows)
-    return _stack(self.source, rows)
+    return read_rows(self.source, self.order.rows(step)[self.rows])
 
   def __repr__(self) -> str:
     return f"StepReader({self.source!r})"
@@ -374,48 +158,32 @@ class Batches:
     rows: this process's rows of the global batch (``DataParallel.local_rows``); None: all.
     start_step: the global step of the first batch (a resumed trainer's step).
     keys: ``{name: feature}`` or names to keep (see :func:`select_keys`); None keeps all.
-    read: "batches" (a step's rows read at once) or "records" (grain reads each example).
-    worker_count: grain worker processes (0: read in this process). Each worker gets a pickled
-      copy of the source: keep 0 for large in-memory arrays.
-    read_options: ``grain.ReadOptions`` (reader threads and their buffer, in grain records);
-      None: :data:`MEMORY_READ` for an ArraySource, else ``SOURCE_READ[read]``.
+    worker_count: grain worker processes (0: read in this process); worker w reads steps
+      w, w + W, ... and grain returns them in step order. Each worker gets a pickled copy of
+      the source: keep 0 for large in-memory arrays.
+    read_options: ``grain.ReadOptions`` (reader threads and their buffer, in steps); None:
+      :data:`MEMORY_READ` for an ArraySource, else :data:`SOURCE_READ`.
     what: how the examples are named in the batch_size error.
   """
 
   def __init__(self, source, key: jax.Array, batch_size: int, rows: slice | None = None, *,
                start_step: int = 0, keys: Mapping | Sequence[str] | None = None,
-               read: str = "batches", worker_count: int = 0,
-               read_options: grain.ReadOptions | None = None, what: str = "examples"):
-    check_choice("read", read, READS)
+               worker_count: int = 0, read_options: grain.ReadOptions | None = None,
+               what: str = "examples"):
     self.worker_count = check_positive_int("worker_count", worker_count, minimum=0)
-    if not (hasattr(source, "__len__") and hasattr(source, "__getitem__")):
-      raise ValueError(f"source: expected a random-access source with __len__ and __getitem__, "
-                       f"got {type(source).__name__}")
-    n = len(source)
-    if n < 1:
-      raise ValueError(f"source: expected at least 1 record, got {n}")
-    _record(source, 0)
+    n = check_source(source)
     self.source = select_keys(source, keys)
     batch_size = check_positive_int("batch_size", batch_size)
     self.order = GlobalOrder(key, n, batch_size, what)
     self.rows = check_rows(rows, batch_size)
-    self.read = read
-    local = self.rows.stop - self.rows.start
-    if read == "batches":
-      sampler, data_source, operations = (StepSampler(self.order, self.rows),
-                                          StepReader(self.source, self.order, self.rows), [])
-      self._per_step = 1
-    else:
-      sampler = RecordSampler(self.order, self.rows, self.worker_count)
-      data_source, operations = self.source, [grain.Batch(local, drop_remainder=True)]
-      self._per_step = local
+    sampler = StepSampler(self.order, self.rows)
+    data_source = StepReader(self.source, self.order, self.rows)
     if read_options is None:
-      read_options = (MEMORY_READ if isinstance(self.source, ArraySource)
-                      else SOURCE_READ[read])
+      read_options = MEMORY_READ if isinstance(self.source, ArraySource) else SOURCE_READ
     if self.worker_count and not flags.FLAGS.is_parsed():
       flags.FLAGS.mark_as_parsed()  # grain's workers read its absl flags (their defaults here)
     self.loader = grain.DataLoader(
-        data_source=data_source, sampler=sampler, operations=operations,
+        data_source=data_source, sampler=sampler, operations=[],
         worker_count=self.worker_count, shard_options=grain.NoSharding(),
         read_options=read_options)
     self._sampler, self._data_source = sampler, data_source
@@ -479,15 +247,13 @@ class Batches:
   def _grain_state(self, step: int) -> dict:
     """The state grain's DataLoader records after ``step`` batches (its 0.2.18 layout)."""
     workers = max(self.worker_count, 1)
-    # Worker w made the batches t < step with t % workers == w; grain's index of the last
-    # record a worker read is -workers + w + (records it read) * workers.
+    # Worker w read the steps t < step with t % workers == w; grain's index of the last
+    # record (step) a worker read is -workers + w + (steps it read) * workers.
     done = [(step - w + workers - 1) // workers for w in range(workers)]
-    last_seen = {str(w): -workers + w + done[w] * self._per_step * workers
-                 for w in range(workers)}
+    last_seen = {str(w): -workers + w + done[w] * workers for w in range(workers)}
     return {"version": _GRAIN_STATE_VERSION, "last_seen_indices": last_seen,
             "last_worker_index": step % workers - 1, "worker_count": self.worker_count,
             "sampler": repr(self._sampler), "data_source": repr(self._data_source)}
 
   def __repr__(self) -> str:
-    return (f"Batches({self.source!r}, {self.order!r}, rows={self.rows}, read={self.read!r}, "
-            f"step={self.step})")
+    return f"Batches({self.source!r}, {self.order!r}, rows={self.rows}, step={self.step})"
