@@ -8,11 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from inverse3d.mapping import build_model, default_config, init_params
 from inverse3d.models.conv import ConvDecoder, ConvEncoder, resolve_conv_impl
-from inverse3d.models.framework import init_params
-from inverse3d.models.registry import build_model
 from inverse3d.train.checkpoint import config_fingerprint
-from inverse3d.train.defaults import default_config
 
 COMPONENTS = {
     "encoder_2d": (ConvEncoder(6, spatial_dims=2, channels=(5, 4)), (3, 9, 10, 2)),
@@ -65,7 +63,7 @@ def test_unknown_impl_is_named():
 
 
 def objects_conv_model():
-  return default_config("objects", shape_shape=(30, 30, 30), image_encoder="conv",
+  return default_config("voxels", shape_shape=(30, 30, 30), image_encoder="conv",
                         mapping="conv", shape_decoder="conv")
 
 
