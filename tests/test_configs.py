@@ -79,7 +79,7 @@ def test_table2_and_components_choices():
   with pytest.raises(ValueError, match=r"argument 'encoders': expected one of linear, ff, "
                                        r"conv, got 'lin'"):
     components.get_config("encoders=conv+lin")
-  with pytest.raises(ValueError, match=r"argument 'decoders' on faces: expected one of "
+  with pytest.raises(ValueError, match=r"argument 'decoders' on points: expected one of "
                                        r"\['linear', 'ff'\], got 'conv'"):
     components.get_config("decoders=conv")
 
