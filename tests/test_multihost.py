@@ -15,7 +15,7 @@ import orbax.checkpoint as ocp
 from jax.sharding import SingleDeviceSharding
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STEPS = 20  # per stage, two stages, a checkpoint every 2 steps
+STEPS = 10  # per stage, two stages, a checkpoint every 2 steps
 ARGS = ["--config", "configs/deep_faces.py:runlocal", f"--config.train.steps.mapping={STEPS}",
         f"--config.train.steps.finetune={STEPS}", "--config.train.checkpoint_every=2"]
 TIMING = {"train_seconds"}
@@ -94,7 +94,7 @@ def test_two_processes_killed_and_resumed_match_one_process(tmp_path):
   wait([launch(one, cache)])
   pair = launch_pair(two, cache)
   deadline = time.time() + 400
-  while not any(s >= 10 for s in steps_saved(two)):
+  while not any(s >= 6 for s in steps_saved(two)):
     for p in pair:
       assert p.poll() is None, tail(p)
     assert time.time() < deadline, "no checkpoint appeared"
