@@ -36,9 +36,15 @@ def assert_same_as_flax(ours, reference, x):
 IMPLS = [("native", "auto"), ("batch_last", "gather"), ("batch_last", "scatter")]
 
 
-@pytest.mark.parametrize("impl,method", IMPLS)
-@pytest.mark.parametrize("dims,kernel,stride,size", [(3, 3, 2, 3), (2, 4, 2, 3), (1, 5, 3, 4),
-                                                     (2, 2, 3, 3)])
+def cases(shapes, impls):
+  """Every (shape, impl) pair but native 3D ones: XLA:CPU's native 3D convolutions take seconds
+  here, and tests/test_conv_impl.py checks them against batch-last on whole 3D components."""
+  return [(*shape, *impl) for shape in shapes for impl in impls
+          if not (impl[0] == "native" and shape[0] == 3)]
+
+
+@pytest.mark.parametrize("dims,kernel,stride,size,impl,method", cases(
+    [(3, 3, 2, 3), (2, 4, 2, 3), (1, 5, 3, 4), (2, 2, 3, 3)], IMPLS))
 def test_matches_flax_conv_transpose(dims, kernel, stride, size, impl, method):
   x = jax.random.normal(jax.random.key(1), (2,) + (size,) * dims + (3,))
   reference = nn.ConvTranspose(4, (kernel,) * dims, strides=(stride,) * dims, padding="SAME")
@@ -46,9 +52,9 @@ def test_matches_flax_conv_transpose(dims, kernel, stride, size, impl, method):
                       reference, x)
 
 
-@pytest.mark.parametrize("impl", ["native", "batch_last"])
-@pytest.mark.parametrize("dims,kernel,stride,size", [(3, 3, 2, 5), (3, 3, 2, 6), (2, 4, 2, 7),
-                                                     (1, 5, 3, 8), (2, 2, 3, 4)])
+@pytest.mark.parametrize("dims,kernel,stride,size,impl", cases(
+    [(3, 3, 2, 5), (3, 3, 2, 6), (2, 4, 2, 7), (1, 5, 3, 8), (2, 2, 3, 4)],
+    [("native",), ("batch_last",)]))
 def test_matches_flax_conv(dims, kernel, stride, size, impl):
   x = jax.random.normal(jax.random.key(1), (2,) + (size,) * dims + (3,))
   reference = nn.Conv(4, (kernel,) * dims, strides=(stride,) * dims, padding="SAME")
