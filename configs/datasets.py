@@ -1,4 +1,5 @@
-"""Build every dataset and draw it: procedural faces and objects, real ModelNet10 and ICT faces.
+"""Build every dataset and draw it: procedural faces, face images and objects, real ModelNet10 and
+ICT faces.
 
     python -m launch.main --config configs/datasets.py --workdir workdirs/datasets
     python -m launch.main --config configs/datasets.py:runlocal --workdir /tmp/d
@@ -21,12 +22,20 @@ def get_config(arg=None):
   config.face_modes = 40
   config.rows = 6  # samples drawn per dataset
   config.image_size = 32
+  # Colour face images at random poses and lights (inverse3d.data.procedural_face_images).
+  config.face_images = 6  # drawn, in 2 rows
+  config.face_image_size = 64
+  config.face_images_real = True  # also from the ICT model, when include_real finds it
   # Procedural datasets written as TFDS array_record under workdir/tfds (the paper's sizes).
-  config.tfds_datasets = ("procedural_faces", "procedural_objects")
+  config.tfds_datasets = ("procedural_faces", "procedural_objects", "procedural_face_images")
   config.tfds_train = 4000
   config.tfds_test = 1000
   if arg.runlocal:
     config.face_vertices = 600
     config.rows = 3
     config.tfds_train, config.tfds_test = 20, 10
+    # Each new batch shape of the face images compiles the renderer again (seconds): runlocal
+    # draws the 6 procedural ones only.
+    config.face_images_real = False
+    config.tfds_datasets = ("procedural_faces", "procedural_objects")
   return config

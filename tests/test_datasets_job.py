@@ -17,7 +17,8 @@ def test_datasets_job_runlocal(tmp_path, shared_file):
                   "configs/datasets.py:runlocal", "--workdir", str(tmp_path)],
                  cwd=REPO, check=True, capture_output=True)
   summary = json.loads((tmp_path / "datasets.json").read_text())
-  for name in ("procedural_faces", "procedural_objects", "modelnet10", "ict_faces"):
+  for name in ("procedural_faces", "procedural_face_images", "procedural_objects", "modelnet10",
+               "ict_faces"):
     image = np.asarray(Image.open(summary[name]["figure"]))
     assert image.shape[0] > 200 and image.shape[1] > 200
     assert image[..., :3].std() > 10  # a drawn figure, not a blank canvas

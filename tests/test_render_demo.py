@@ -7,13 +7,14 @@ from PIL import Image
 
 from configs import render_demo as demo_config
 from inverse3d import data
+from inverse3d.data.face_images import place_face
 from inverse3d.jobs import render_demo
 from inverse3d.render import project
 
 
 def test_place_face_fills_the_requested_height_at_the_rotation_centre():
   model = data.procedural_face_model(600, 5)
-  placed = np.asarray(render_demo.place_face(model.mean, 10.0, 0.5))
+  placed = np.asarray(place_face(model.mean, 10.0, 0.5))
   depth = -placed[:, 2]
   assert abs((depth.min() + depth.max()) / 2 - 1.0) < 1e-6
   # At depth 1 the image spans 2 tan(5 deg); half of it is the face's height there.

@@ -141,7 +141,7 @@ def test_bad_names_options_and_missing_builds(tmp_path):
   with pytest.raises(ValueError, match="train: expected an integer >= 1"):
     build_dataset("procedural_faces", tmp_path, train=0)
   assert set(DATASETS) == {"modelnet10", "image_folder", "procedural_faces", "ict_faces",
-                           "procedural_objects"}
+                           "procedural_objects", "procedural_face_images"}
 
 
 def test_does_not_import_tensorflow(tmp_path, tiny_modelnet):

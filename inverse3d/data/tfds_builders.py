@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from inverse3d.checks import check_choice, check_positive_int
+from inverse3d.data.face_images import face_image_splits
 from inverse3d.data.face_model import FaceModel, procedural_face_model, sample_faces
 from inverse3d.data.face_readers import load_face_model
 from inverse3d.data.images import load_image_folder
@@ -74,6 +75,15 @@ def _ict_faces(path, seed, train, test):
   return _face_splits(load_face_model(path), seed, train, test)
 
 
+def _procedural_face_images(seed, train, test, size, model, num_vertices, num_modes):
+  face_model = (procedural_face_model(num_vertices, num_modes) if model == "procedural"
+                else load_face_model(model))
+  splits = face_image_splits(seed, train, test, size=size, face_model=face_model)
+  return {split: dict(image=np.round(d["images"] * 255).astype(np.uint8), depth=d["depth"],
+                      mask=d["mask"], view=d["view"], light=d["light"])
+          for split, d in splits.items()}, {}
+
+
 def _procedural_objects(seed, train, test, classes, grid):
   names = OBJECT_CLASSES if classes is None else tuple(c.strip() for c in classes.split(","))
   splits = {}
@@ -107,6 +117,15 @@ DATASETS = {
         _ict_faces, dict(path="face_model_ict.npz", seed=0, train=4000, test=1000),
         "Faces drawn from a real morphable model file (by default the ICT Face Model in "
         f"shared/data; inverse3d.data.load_face_model, sample_faces): {_FACE_FEATURES}."),
+    "procedural_face_images": DatasetSource(
+        _procedural_face_images, dict(seed=0, train=4000, test=1000, size=64, model="procedural",
+                                      num_vertices=4000, num_modes=40),
+        "Colour renders of random faces at random views and lights over random backgrounds "
+        "(inverse3d.data.face_image_splits: train and test from split(key(seed), 2)): image "
+        "(size, size, 3) uint8, depth (size, size) float32 in the image's view (far 1.1 on the "
+        "background), mask (size, size) bool, view (6,) [rx, ry, rz radians, tx, ty, tz], "
+        "light (4,) [ambient, diffuse, dx, dy]; model: 'procedural' (num_vertices, num_modes "
+        "used) or a face model file such as face_model_ict.npz."),
     "procedural_objects": DatasetSource(
         _procedural_objects, dict(seed=0, train=4000, test=1000, classes=None, grid=30),
         "Procedural objects of the ten ModelNet10 classes (inverse3d.data.procedural_objects): "

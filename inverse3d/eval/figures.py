@@ -1,14 +1,17 @@
 """Figures of the mapping experiments, closed form and deep: validation curves (Fig. 9),
 reconstruction grids (Figs. 4, 5, 7, 8), face error heat maps, one identity at three poses
-(Fig. 10), test RMSE against the number of labeled pairs, and the closed-form sweep. Drawn with
-the primitives of :mod:`inverse3d.eval.plots`.
+(Fig. 10), test RMSE against the number of labeled pairs, the closed-form sweep, and a grid of
+face images with their ground truth (the GAN training data). Drawn with the primitives of
+:mod:`inverse3d.eval.plots`.
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from inverse3d.checks import check_positive_int, check_shape
 from inverse3d.eval import plots
+from inverse3d.render.camera import DEPTH_RANGE
 
 
 def _draw_shape(ax, shape, kind: str, dims, title: str = "") -> None:
@@ -134,4 +137,39 @@ def sweep_figure(rows: list, scores: dict, name: str, config, kind: str):
                f"k_shape {config.k_shape[kind]}, ridge {config.ridge:g} unless varied)",
                fontsize=9)
   fig.tight_layout()
+  return fig
+
+
+def face_images_figure(samples: dict, rows: int, title: str = "Procedural face images"):
+  """A grid of face images with their ground truth: image | depth | mask for each sample.
+
+  samples: as ``inverse3d.data.procedural_face_images`` returns (images (N, H, W, 3), depth
+  (N, H, W), mask (N, H, W), view (N, 6) radians, light (N, 4)); ``rows`` rows of
+  ceil(N / rows) samples, each titled with its yaw, pitch (degrees) and light dx. Depth is
+  drawn near = bright over the face, the background black.
+  """
+  bind = check_shape("samples['images']", samples["images"], ("N", "H", "W", 3))
+  for name, shape in (("depth", ("N", "H", "W")), ("mask", ("N", "H", "W")),
+                      ("view", ("N", 6)), ("light", ("N", 4))):
+    check_shape(f"samples[{name!r}]", samples[name], shape)
+  n = bind["N"]
+  rows = check_positive_int("rows", rows, maximum=n)
+  per_row = -(-n // rows)
+  fig, axes = plots.figure_grid(rows, 3 * per_row, cell=1.3)
+  for ax in axes.ravel():
+    ax.set_axis_off()
+  for i in range(n):
+    r, c = divmod(i, per_row)
+    mask = np.asarray(samples["mask"][i])
+    yaw, pitch = np.rad2deg(samples["view"][i][1]), np.rad2deg(samples["view"][i][0])
+    dx = float(samples["light"][i][2])
+    plots.show_image(axes[r, 3 * c], samples["images"][i],
+                     f"yaw {yaw:+.0f} pitch {pitch:+.0f}\nlight dx {dx:+.2f}")
+    depth = np.asarray(samples["depth"][i], np.float64)
+    shown = depth[mask] if mask.any() else np.asarray(DEPTH_RANGE)
+    low, high = shown.min(), max(shown.max(), shown.min() + 1e-6)
+    nearness = np.where(mask, (high - depth) / (high - low), 0.0) * 0.8 + 0.2 * mask
+    plots.show_image(axes[r, 3 * c + 1], nearness, f"depth {low:.3f}-{high:.3f}")
+    plots.show_image(axes[r, 3 * c + 2], mask.astype(np.float32), "mask")
+  fig.suptitle(title, fontsize=9)
   return fig

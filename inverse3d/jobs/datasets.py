@@ -8,6 +8,7 @@ import numpy as np
 from absl import logging
 
 from inverse3d import data
+from inverse3d.eval import figures as eval_figures
 from inverse3d.eval import plots
 from inverse3d.files import dumps_json, save_figure, write_json
 
@@ -68,6 +69,13 @@ def run(config, workdir: str) -> dict:
       "figure": _draw_faces(faces, config, "Procedural faces",
                             os.path.join(figures, "datasets_procedural_faces.png"))}
 
+  # A key of its own (not a fourth split), so the other datasets' samples stay as they were.
+  key_images = jax.random.fold_in(jax.random.key(config.seed), 3)
+  model = data.procedural_face_model(config.face_vertices, config.face_modes)
+  summary["procedural_face_images"] = _draw_face_images(
+      key_images, model, config, "Procedural face images",
+      os.path.join(figures, "datasets_procedural_face_images.png"))
+
   # One object of each class first, so every class is drawn.
   classes = [data.OBJECT_CLASSES[i % 10] for i in range(max(config.rows, 10))]
   objects = data.procedural_objects(key_objects, len(classes), classes=classes)
@@ -94,13 +102,24 @@ def run(config, workdir: str) -> dict:
   return summary
 
 
+def _draw_face_images(key, model, config, title: str, path: str) -> dict:
+  """config.face_images renders of ``model``'s faces (image | depth | mask, 2 rows)."""
+  samples = data.procedural_face_images(key, config.face_images, config.face_image_size,
+                                        face_model=model)
+  fig = eval_figures.face_images_figure(samples, rows=min(2, config.face_images), title=title)
+  return {"images": config.face_images, "size": config.face_image_size,
+          "coverage": float(samples["mask"].mean()), "figure": save_figure(fig, path)}
+
+
 def _build_tfds(config, tfds_dir: str) -> dict:
   """Writes each of ``config.tfds_datasets`` as a TFDS array_record builder; returns the dirs."""
   built = {}
   for name in config.tfds_datasets:
     options = dict(seed=config.seed, train=config.tfds_train, test=config.tfds_test)
-    if name == "procedural_faces":
+    if name in ("procedural_faces", "procedural_face_images"):
       options.update(num_vertices=config.face_vertices, num_modes=config.face_modes)
+    if name == "procedural_face_images":
+      options.update(size=config.face_image_size)
     logging.info("building TFDS %s %s", name, options)
     built[name] = data.build_dataset(name, tfds_dir, **options)
   return built
@@ -131,6 +150,10 @@ def _draw_real(key, config, figures: str) -> dict:
         "vertices": int(model.mean.shape[0]),
         "figure": _draw_faces(faces, config, "Real ICT face model samples",
                               os.path.join(figures, "datasets_ict_faces.png"))}
+    if config.face_images_real:
+      out["ict_face_images"] = _draw_face_images(
+          jax.random.fold_in(key, 1), model, config, "ICT face model images",
+          os.path.join(figures, "datasets_ict_face_images.png"))
   else:
     logging.warning("no %s: real ICT faces not drawn", ict_path)
   return out
