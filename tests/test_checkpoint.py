@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
@@ -223,3 +224,17 @@ def test_fingerprint_differences_name_each_field():
       "model.mapping.hidden: [100] in the checkpoint, None in this config",
       "model.mapping.name: 'ff' in the checkpoint, 'conv' in this config"]
   assert fingerprint_differences(expected, expected) == []
+
+
+def test_resume_at_a_stage_boundary_starts_the_next_stage_afresh(tmp_path):
+  """A run whose last checkpoint ends a stage resumes the next stage from its first batch."""
+  import shutil
+  config, data = tiny_config(stages=("shape_ae", "mapping"), steps=5), tiny_data()
+  whole = train(config, tmp_path / "whole", data)["params"]
+  cut = tmp_path / "cut"
+  shutil.copytree(tmp_path / "whole", cut)
+  shutil.rmtree(cut / "checkpoints" / "10")  # as if killed right after the stage-end save
+  again = train(config, cut, data)["params"]
+  for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(again)):
+    np.testing.assert_array_equal(a, b)
+  assert [r["step"] for r in read_metrics(cut)] == list(range(1, 11))

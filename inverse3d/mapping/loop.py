@@ -172,7 +172,7 @@ def train(config, workdir, data: dict, *, pca: dict | None = None, devices=None)
     batches = Batches(ArraySource(stage_data(data, name, labeled)),
                       jax.random.fold_in(order_key, index), tc.batch_size, rows,
                       start_step=first - offset, what=f"examples of stage {name}")
-    if first == done and "input" in loop.meta:  # resumed mid-stage: the saved input position
+    if loop.meta.get("stage") == name:  # resumed mid-stage: the saved input position
       batches.resume(loop.meta["input"])
     test = {k: data["test_" + k] for k in INPUTS[name] if "test_" + k in data}
     state = dp.replicate(state)
