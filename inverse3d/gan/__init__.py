@@ -1,0 +1,1 @@
+"""StyleGAN2 in flax: generator, discriminator, training, inversion, published-weight converter."""
