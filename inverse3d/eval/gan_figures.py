@@ -43,3 +43,46 @@ def side_by_side_figure(panels: dict, title: str, columns: int = 8):
     ax.set_axis_off()
   fig.suptitle(title, fontsize=11)
   return fig
+
+
+def quality_figure(rows: list, floor: float, target_span: float = 0.8):
+  """Frechet distance and coverage spans over training.
+
+  rows: [{"step", "frechet", "coverage": {factor: {"span"}}}]; floor: the real-real distance.
+  """
+  steps = [r["step"] for r in rows]
+  fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+  left.plot(steps, [r["frechet"] for r in rows], "o-", label="generated vs real test")
+  left.axhline(floor, color="gray", ls="--", label="real vs real (floor)")
+  left.set_yscale("log")
+  left.set_xlabel("iteration")
+  left.set_ylabel("Frechet distance (factor-regressor features)")
+  left.legend(fontsize=8)
+  for factor in ("yaw_deg", "pitch_deg", "light_dx", "light_dy"):
+    right.plot(steps, [r["coverage"][factor]["span"] for r in rows], "o-", label=factor)
+  right.axhline(target_span, color="gray", ls="--", label=f"target {target_span:g}")
+  right.set_xlabel("iteration")
+  right.set_ylabel("5-95% range, generated / real")
+  right.legend(fontsize=8)
+  fig.tight_layout()
+  return fig
+
+
+def coverage_figure(generated: np.ndarray, real: np.ndarray, truth: np.ndarray, names: tuple,
+                    title: str):
+  """Histograms per factor: predicted on generated images, predicted on real images, and the
+  real images' ground truth. Arrays (N, len(names))."""
+  fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0))
+  for i, (ax, name) in enumerate(zip(np.atleast_1d(axes), names)):
+    values = np.concatenate([generated[:, i], real[:, i], truth[:, i]])
+    bins = np.linspace(np.percentile(values, 0.5), np.percentile(values, 99.5), 30)
+    ax.hist(truth[:, i], bins, histtype="stepfilled", color="0.85", label="real, true")
+    ax.hist(real[:, i], bins, histtype="step", color="k", label="real, predicted")
+    ax.hist(generated[:, i], bins, histtype="step", color="C3", lw=1.5,
+            label="generated, predicted")
+    ax.set_title(name, fontsize=9)
+    ax.set_yticks([])
+  np.atleast_1d(axes)[0].legend(fontsize=7)
+  fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  return fig

@@ -9,11 +9,13 @@ constant noise inputs (H, W), "w_avg": (D,) mean of w over random z (the truncat
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inverse3d.checks import check_range
+from inverse3d.checks import check_finite, check_range
 from inverse3d.gan.networks import GeneratorSpec, Mapping, Synthesis
 
 NOISE_MODES = ("const", "random", "none")
@@ -96,24 +98,35 @@ def synthesize(generator: dict, ws, *, noise: str = "const", key=None):
 
 def generate(generator: dict, w_or_z, *, input_is_w: bool = False, truncation: float = 1.0,
              noise: str = "const", key=None):
-  """Images (B, R, R, 3) in about [-1, 1] from latents.
+  """Images (B, R, R, 3) in about [-1, 1] from latents (jitted).
 
   Args:
     generator: a generator dict (module docstring).
-    w_or_z: z (B, D) (mapped first), or with ``input_is_w`` w (B, D) or w+ (B, n_latent, D).
+    w_or_z: z (B, D) (mapped first), or with ``input_is_w`` w (B, D) or w+ (B, n_latent, D);
+      finite.
     truncation: in [0, 1]; 1 is none, 0 gives the mean image.
     noise: "const" (the generator's fixed noise: the same image for the same latent),
       "random" (fresh per call, from ``key``) or "none".
   """
   spec = spec_of(generator)
-  w_or_z = jnp.asarray(w_or_z)
-  if w_or_z.ndim not in (2, 3) or w_or_z.shape[-1] != spec.style_dim or (
-      w_or_z.ndim == 3 and (not input_is_w or w_or_z.shape[1] != spec.n_latent)):
-    raise ValueError(f"w_or_z: expected (B, {spec.style_dim})"
-                     f"{' or (B, %d, %d)' % (spec.n_latent, spec.style_dim) if input_is_w else ''}"
-                     f", got {w_or_z.shape}")
+  shape = np.shape(w_or_z)
+  if len(shape) not in (2, 3) or shape[-1] != spec.style_dim or (
+      len(shape) == 3 and (not input_is_w or shape[1] != spec.n_latent)):
+    plus = f" or (B, {spec.n_latent}, {spec.style_dim})" if input_is_w else ""
+    raise ValueError(f"w_or_z: expected ({'w' if input_is_w else 'z'}) (B, {spec.style_dim})"
+                     f"{plus}, got {shape}")
+  check_finite("w_or_z", w_or_z)
+  check_range("truncation", truncation, 0.0, 1.0)
+  if noise not in NOISE_MODES:
+    raise ValueError(f"noise: expected one of {NOISE_MODES}, got {noise!r}")
+  return _generate(generator, w_or_z, input_is_w=input_is_w, truncation=float(truncation),
+                   noise=noise, key=key)
+
+
+@functools.partial(jax.jit, static_argnames=("input_is_w", "truncation", "noise"))
+def _generate(generator, w_or_z, *, input_is_w, truncation, noise, key):
+  w_or_z = jnp.asarray(w_or_z, jnp.float32)
   if input_is_w:
-    check_range("truncation", truncation, 0.0, 1.0)
     w = w_or_z if truncation == 1.0 else (generator["w_avg"]
                                           + truncation * (w_or_z - generator["w_avg"]))
   else:

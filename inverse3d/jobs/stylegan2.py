@@ -11,6 +11,7 @@ Writes to the workdir:
 """
 from __future__ import annotations
 
+import glob
 import os
 
 import jax
@@ -18,11 +19,12 @@ import numpy as np
 from absl import logging
 
 from inverse3d import data
+from inverse3d.eval import gan_figures, gan_quality
 from inverse3d.eval.gan_figures import image_grid_figure
-from inverse3d.files import atomic_write, save_figure
+from inverse3d.files import atomic_write, save_figure, write_json
 from inverse3d.gan import training
-from inverse3d.gan.export import save_generator
-from inverse3d.gan.generator import generate, to_uint8
+from inverse3d.gan.export import flatten, load_generator, save_generator, unflatten
+from inverse3d.gan.generator import generate, spec_of, to_uint8
 
 TRAIN_KEYS = ("images", "view", "light")
 TEST_KEYS = ("images", "view", "light", "depth", "mask")
@@ -74,4 +76,85 @@ def run(config, workdir: str) -> dict:
   generator_path = save_generator(os.path.join(workdir, "generator.npz"), result["generator"])
   logging.info("stylegan2: trained in %.0f s; generator at %s", result["train_seconds"],
                generator_path)
-  return {"generator": generator_path, "train_seconds": result["train_seconds"]}
+  summary = {"generator": os.path.relpath(generator_path, workdir),
+             "train_seconds": result["train_seconds"],
+             "iterations": config.train.steps, "batch_size": config.train.batch_size,
+             "images_shown": config.train.steps * config.train.batch_size,
+             "data": config.data.to_dict()}
+  summary.update(quality(config, workdir, faces, result["generator"]))
+  write_json(os.path.join(workdir, "results.json"), summary)
+  return summary
+
+
+def _generated(generator: dict, key, n: int, batch: int = 100) -> np.ndarray:
+  """n uint8 images of ``generator`` from z drawn from ``key`` (truncation 1, const noise)."""
+  z = jax.random.normal(key, (n, spec_of(generator).style_dim))
+  return np.concatenate([to_uint8(generate(generator, z[i:i + batch]))
+                         for i in range(0, n, batch)])
+
+
+def _regressor(config, workdir: str, faces: dict) -> dict:
+  """The factor regressor trained on the train split's labels, cached in the workdir."""
+  path = os.path.join(workdir, "quality", "regressor.npz")
+  if os.path.exists(path):
+    with np.load(path) as f:
+      tree = unflatten({k: f[k] for k in f.files})
+    return tree
+  train = faces["train"]
+  regressor = gan_quality.train_factor_regressor(
+      train["images"], gan_quality.factor_targets(train["view"], train["light"]),
+      steps=config.quality.feature_steps, key=jax.random.key(config.seed + 2))
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with atomic_write(path, "wb") as f:
+    np.savez(f, **flatten(regressor))
+  return regressor
+
+
+def quality(config, workdir: str, faces: dict, final: dict) -> dict:
+  """Frechet distance and coverage of every snapshot, the real-real floor, figures."""
+  n = config.quality.samples
+  test = faces["test"]
+  if len(test["images"]) < 2 * n:
+    raise ValueError(f"config.quality.samples: expected at most half the {len(test['images'])} "
+                     f"test images (two disjoint real sets), got {n}")
+  regressor = _regressor(config, workdir, faces)
+  real_features, real_factors = gan_quality.predict(regressor, test["images"][:n])
+  floor_features, floor_factors = gan_quality.predict(regressor, test["images"][n:2 * n])
+  truth = gan_quality.factor_targets(test["view"], test["light"])
+  error = np.abs(np.concatenate([real_factors, floor_factors]) - truth[:2 * n]).mean(0)
+  floor = gan_quality.frechet_distance(floor_features, real_features)
+  key = jax.random.key(config.seed + 3)
+  rows = []
+  snapshots = sorted(glob.glob(os.path.join(workdir, "snapshots", "generator_*.npz")))
+  for path in snapshots:
+    step = int(os.path.basename(path)[len("generator_"):-len(".npz")])
+    features, factors = gan_quality.predict(regressor, _generated(load_generator(path), key, n))
+    rows.append({"step": step, "frechet": gan_quality.frechet_distance(features, real_features),
+                 "coverage": gan_quality.coverage(factors, floor_factors)})
+    logging.info("stylegan2 quality: iteration %d Frechet %.3f (floor %.3f) yaw span %.2f "
+                 "light dx span %.2f", step, rows[-1]["frechet"], floor,
+                 rows[-1]["coverage"]["yaw_deg"]["span"],
+                 rows[-1]["coverage"]["light_dx"]["span"])
+  generated = _generated(final, key, n)
+  _, final_factors = gan_quality.predict(regressor, generated)
+  figures = os.path.join(workdir, "figures")
+  os.makedirs(figures, exist_ok=True)
+  shown = config.figure_samples
+  paths = [
+      save_figure(gan_figures.side_by_side_figure(
+          {"generated (EMA, truncation 1)": generated[:shown],
+           "real training images": faces["train"]["images"][:shown]},
+          f"{config.data.dataset}, {config.model.resolution}x{config.model.resolution}, "
+          f"iteration {config.train.steps}"), os.path.join(figures, "samples_vs_real.png")),
+      save_figure(gan_figures.coverage_figure(
+          final_factors, floor_factors, truth[n:2 * n], gan_quality.FACTORS,
+          f"Coverage of pose and light, {n} generated vs {n} real test images"),
+          os.path.join(figures, "coverage.png"))]
+  if rows:
+    paths.append(save_figure(gan_figures.quality_figure(rows, floor),
+                             os.path.join(figures, "quality_over_training.png")))
+  return {"quality": {
+      "samples": n, "frechet_floor": floor, "over_training": rows,
+      "final_coverage": gan_quality.coverage(final_factors, floor_factors),
+      "regressor_test_mae": dict(zip(gan_quality.FACTORS, map(float, error))),
+      "figures": [os.path.relpath(p, workdir) for p in paths]}}
