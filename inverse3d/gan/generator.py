@@ -26,8 +26,10 @@ def mapping_module(spec: GeneratorSpec) -> Mapping:
   return Mapping(spec.style_dim, spec.mapping_layers, spec.lr_mul)
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def init_generator(spec: GeneratorSpec, key) -> dict:
-  """Fresh generator params for ``spec``; constant noise drawn from ``key`` too."""
+  """Fresh generator params for ``spec``; constant noise drawn from ``key`` too (jitted: flax's
+  eager init dispatches, and on CPU compiles, every op one by one)."""
   k_map, k_syn, k_noise = jax.random.split(key, 3)
   z = jnp.zeros((1, spec.style_dim))
   mapping = mapping_module(spec).init(k_map, z)["params"]
@@ -134,6 +136,7 @@ def _generate(generator, w_or_z, *, input_is_w, truncation, noise, key):
   return synthesize(generator, broadcast_w(generator, w), noise=noise, key=key)
 
 
+@functools.partial(jax.jit, static_argnames="n")
 def mean_w(generator: dict, key, n: int = W_AVG_SAMPLES):
   """The mean of w over ``n`` standard normal z (D,)."""
   spec = spec_of(generator)

@@ -80,11 +80,17 @@ def optimizers(tc) -> tuple[optax.GradientTransformation, optax.GradientTransfor
           optax.adam(tc.d_lr * c, b1=b1 ** c, b2=b2 ** c, eps=1e-8))
 
 
-def init_state(spec: GeneratorSpec, tc, key) -> GanState:
+@functools.partial(jax.jit, static_argnums=0)
+def init_networks(spec: GeneratorSpec, key) -> tuple[dict, dict]:
+  """(generator dict, discriminator params), fresh; jitted (flax's eager init compiles op by op
+  on CPU)."""
   k_g, k_d = jax.random.split(key)
-  generator = init_generator(spec, k_g)
   images = jnp.zeros((1, spec.resolution, spec.resolution, 3))
-  d_params = Discriminator(spec.channels).init(k_d, images)["params"]
+  return init_generator(spec, k_g), Discriminator(spec.channels).init(k_d, images)["params"]
+
+
+def init_state(spec: GeneratorSpec, tc, key) -> GanState:
+  generator, d_params = init_networks(spec, key)
   g_opt, d_opt = optimizers(tc)
   g_params = {k: generator[k] for k in G_PARTS}
   return GanState(g=create_state(g_params, g_opt, G_PARTS),
