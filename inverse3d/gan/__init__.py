@@ -11,10 +11,12 @@ the constant noise inputs and the mean latent; its architecture is read from the
 Modules: ``layers`` (equalised-lr layers, modulated convolution, FIR resampling), ``networks``
 (mapping, synthesis, discriminator), ``generator`` (the dict and the functions that run it),
 ``losses``, ``training`` (the training iteration on the core's data-parallel step),
-``export`` (generator files), ``convert`` (rosinality's stylegan2-pytorch layout).
+``export`` (generator files), ``convert`` (rosinality's stylegan2-pytorch layout),
+``inversion`` (projection of images to w / w+, and GAN2Shape's latent encoder).
 """
 from inverse3d.gan.convert import from_rosinality, read_rosinality_pt
 from inverse3d.gan.export import load_generator, save_generator
 from inverse3d.gan.generator import (generate, init_generator, map_latents, mean_w, spec_of,
                                      synthesize, to_uint8)
 from inverse3d.gan.networks import Discriminator, GeneratorSpec, generator_spec
+from inverse3d.gan.inversion import LatentEncoder, encode_latent, invert, train_latent_encoder
