@@ -19,9 +19,9 @@ Sides, each in its own child process (so each one's peak resident memory is its 
               when ``torch.cuda.is_available()``, else the CPU: one side per
               ``--torch-threads`` entry (``torch.set_num_threads``), by default
               ``os.cpu_count()`` and 1. On a busy machine torch's OpenMP threads wait for
-              one another at every operation, and its multi-threaded run can be several
-              times slower than one thread (5x at 8x8 on 2 cores of load 6), so the ratio
-              is given against each.
+              one another at every operation, and its multi-threaded run can be many
+              times slower than one thread (3-6x at 64x64, up to 50x at 8x8, on 2 cores of
+              load 5-6 under nice), so the ratio is given against each.
 Iterations, both sides:
   D+G+EMA     discriminator step on the logistic loss (fakes from fresh z with style mixing
               0.9 and random noise, no gradient to G), generator step on the non-saturating
@@ -60,8 +60,8 @@ analysis of the compiled iteration.
 ``--quick``: a smoke run of the script at 8x8 (the cpu widths 64, 64), batch 8, one conv
 impl ("auto") unless ``--conv-impl`` is given, 3 rounds of 1 iteration. On 2 CPU cores XLA's
 compiling dominates: under ``nice -n 10`` beside a training run (load 5-6), ``--quick`` took
-3.4 minutes (1.5 of them compiling the two iterations); at 64x64 one iteration compiled in
-3.5-5.5 minutes. Run it from the repository root with the
+3.4 minutes (1.5 of them compiling the two iterations), the default run 16 minutes (9 of them
+building the two JAX sides: 1.5-3 minutes per iteration and impl). Run it from the repository root with the
 checkout's ``inverse3d`` and ``configs`` importable (``PYTHONPATH=.``) and torch installed;
 nothing in tests or CI runs it.
 """
