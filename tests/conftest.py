@@ -27,15 +27,29 @@ NumPy ufuncs applied to a jax array directly (np.isfinite(x)), which read it in 
 buffer protocol; off CPU they go through ``_value`` and are counted.
 """
 import os
+import shutil
+import tempfile
 import threading
 import traceback
 
+import jax
 import numpy as np
 import pytest
 
 from inverse3d.data.paths import shared_data_dir
 
 REQUIRE_DATA_ENV = "INVERSE3D_REQUIRE_DATA"
+
+# Tests build trainers in fresh closures, so jit recompiles the same computations test after
+# test (a small GAN iteration took minutes to compile on 2 loaded cores, then 30 s from the
+# cache). A compilation cache for the session serves the repeats; it is removed at the end.
+_COMPILE_CACHE = tempfile.mkdtemp(prefix="inverse3d-test-jax-cache-")
+jax.config.update("jax_compilation_cache_dir", _COMPILE_CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def pytest_sessionfinish(session, exitstatus):
+  shutil.rmtree(_COMPILE_CACHE, ignore_errors=True)
 
 
 def _shared_file(name: str):

@@ -1,4 +1,8 @@
-"""StyleGAN2 training: generator API, losses, R1, EMA, one iteration, resume, bad input."""
+"""StyleGAN2 training: generator API, losses, R1, EMA, one iteration, resume, bad input.
+
+The stop on a non-finite loss is TrainLoop's (tests/test_train_loop.py); the GAN's loss line
+is d_loss + g_loss, checked in the one-iteration test.
+"""
 import math
 
 import jax
@@ -133,7 +137,7 @@ class Killed(Exception):
 
 
 def test_killed_run_resumes_to_the_same_parameters(tmp_path, images):
-  config = tiny_config(steps=4, eval_every=1)
+  config = tiny_config(steps=4, eval_every=1, r1_every=8)  # R1: test_one_iteration
   whole = training.train(config, str(tmp_path / "whole"), images)
 
   def kill_at_3(step, generator):
@@ -160,12 +164,6 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, images):
                    np.zeros((16, 16, 16, 3), np.uint8))
 
 
-def test_diverging_run_stops_naming_the_step(tmp_path, images):
-  config = tiny_config(steps=4, g_lr=1e30, d_lr=1e30)
-  with pytest.raises(FloatingPointError, match=r"gan, step \d: expected a finite loss"):
-    training.train(config, str(tmp_path), images)
-
-
 @pytest.mark.parametrize("bad, message", [
     (np.zeros((16, RES, RES, 3), np.float32), "images: expected .*u"),
     (np.zeros((16, 16, 16, 3), np.uint8), r"images: expected shape \(N, 8, 8, 3\)"),
@@ -181,7 +179,7 @@ def test_load_generator_bad_file(tmp_path):
   np.savez(path, weights=np.zeros(3))
   with pytest.raises(ValueError, match="not a generator file"):
     load_generator(path)
-  with pytest.raises(ValueError, match="path"):
+  with pytest.raises(FileNotFoundError, match="path: expected an existing file"):
     load_generator(tmp_path / "missing.npz")
 
 

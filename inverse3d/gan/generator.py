@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from inverse3d.checks import check_finite, check_range
+from inverse3d.gan.layers import resolved_conv_impl
 from inverse3d.gan.networks import GeneratorSpec, Mapping, Synthesis
 
 NOISE_MODES = ("const", "random", "none")
@@ -122,11 +123,14 @@ def generate(generator: dict, w_or_z, *, input_is_w: bool = False, truncation: f
   if noise not in NOISE_MODES:
     raise ValueError(f"noise: expected one of {NOISE_MODES}, got {noise!r}")
   return _generate(generator, w_or_z, input_is_w=input_is_w, truncation=float(truncation),
-                   noise=noise, key=key)
+                   noise=noise, key=key, impl=resolved_conv_impl())
 
 
-@functools.partial(jax.jit, static_argnames=("input_is_w", "truncation", "noise"))
-def _generate(generator, w_or_z, *, input_is_w, truncation, noise, key):
+@functools.partial(jax.jit, static_argnames=("input_is_w", "truncation", "noise", "impl"))
+def _generate(generator, w_or_z, *, input_is_w, truncation, noise, key, impl):
+  """``generate`` after its checks; ``impl`` (the conv implementation) keys jit's cache, so a
+  later ``conv_impl`` block is not served a trace made under another."""
+  del impl
   w_or_z = jnp.asarray(w_or_z, jnp.float32)
   if input_is_w:
     w = w_or_z if truncation == 1.0 else (generator["w_avg"]

@@ -236,8 +236,14 @@ def train(config, workdir, images, *, evaluate=None, devices=None) -> dict:
     state = loop.restore(dp.abstract(jax.eval_shape(fresh)))
   else:
     state = dp.replicate(fresh())
-  run = dp.compile(make_iteration(spec, tc, config.seed, regularize=False))
-  run_r1 = dp.compile(make_iteration(spec, tc, config.seed, regularize=True))
+  compiled = {}
+
+  def iteration(regularize: bool):
+    """The compiled iteration, built when first used (a short run may never regularise)."""
+    if regularize not in compiled:
+      compiled[regularize] = dp.compile(make_iteration(spec, tc, config.seed, regularize))
+    return compiled[regularize]
+
   batches = Batches(ArraySource({"images": images}), order_key, batch_size, rows,
                     start_step=loop.done, what="training images")
   if loop.done:
@@ -248,7 +254,7 @@ def train(config, workdir, images, *, evaluate=None, devices=None) -> dict:
 
   for step in range(loop.done + 1, steps + 1):
     batch = next(batches)["images"]
-    state, metrics = (run_r1 if step % tc.r1_every == 0 else run)(state, dp.shard(batch))
+    state, metrics = iteration(step % tc.r1_every == 0)(state, dp.shard(batch))
     evaluated = evaluate is not None and (step == steps or (
         tc.eval_every > 0 and step % tc.eval_every == 0))
     loop.end_step(step, state, metrics, meta=lambda: {"input": batches.get_state()},
