@@ -131,7 +131,7 @@ def _generate(generator, w_or_z, *, input_is_w, truncation, noise, key, impl):
   """``generate`` after its checks; ``impl`` (the conv implementation) keys jit's cache, so a
   later ``conv_impl`` block is not served a trace made under another."""
   del impl
-  w_or_z = jnp.asarray(w_or_z, jnp.float32)
+  w_or_z = jnp.asarray(w_or_z)
   if input_is_w:
     w = w_or_z if truncation == 1.0 else (generator["w_avg"]
                                           + truncation * (w_or_z - generator["w_avg"]))
