@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import os
 import sys
 from typing import Callable, Sequence
@@ -188,6 +189,15 @@ def check_binary(name: str, x) -> None:
       raise ValueError(f"{name}: expected values in {{0, 1}}, got {bad} other entries, "
                        f"e.g. {odd}")
   _check_values(name, x, check)
+
+
+def check_number(name: str, value, *, positive: bool = False) -> float:
+  """``value`` as a finite float, > 0 if ``positive`` else >= 0."""
+  value = float(value)
+  if not math.isfinite(value) or value < 0 or (positive and value == 0):
+    raise ValueError(f"{name}: expected a finite number {'>' if positive else '>='} 0, "
+                     f"got {value!r}")
+  return value
 
 
 def check_positive_int(name: str, value, minimum: int = 1, maximum: int | None = None,

@@ -45,7 +45,8 @@ import numpy as np
 import optax
 
 from inverse3d.checks import (check_choice, check_dtype, check_finite, check_min_size,
-                              check_positive_int, check_range, check_shape, check_tree_shapes)
+                              check_number, check_positive_int, check_range, check_shape,
+                              check_tree_shapes)
 from inverse3d.gan.layers import conv_impl, resolved_conv_impl
 from inverse3d.gan.generator import (W_AVG_SAMPLES, broadcast_w, map_latents, mean_w, spec_of,
                                      synthesize)
@@ -67,15 +68,6 @@ def check_images(images, resolution: int):
   check_finite("images", images)
   check_range("images", images, -1.0, 1.0)
   return images if isinstance(images, jax.Array) else np.asarray(images, np.float32)
-
-
-def check_number(name: str, value, *, positive: bool = False) -> float:
-  """``value`` as a finite float, > 0 if ``positive`` else >= 0."""
-  value = float(value)
-  if not math.isfinite(value) or value < 0 or (positive and value == 0):
-    raise ValueError(f"{name}: expected a finite number {'>' if positive else '>='} 0, "
-                     f"got {value!r}")
-  return value
 
 
 @functools.lru_cache(maxsize=16)

@@ -124,19 +124,24 @@ def quality(config, workdir: str, faces: dict, final: dict) -> dict:
   error = np.abs(np.concatenate([real_factors, floor_factors]) - truth[:2 * n]).mean(0)
   floor = gan_quality.frechet_distance(floor_features, real_features)
   key = jax.random.key(config.seed + 3)
-  rows = []
+  rows, factors = [], None
   snapshots = sorted(glob.glob(os.path.join(workdir, "snapshots", "generator_*.npz")))
   for path in snapshots:
     step = int(os.path.basename(path)[len("generator_"):-len(".npz")])
-    features, factors = gan_quality.predict(regressor, _generated(load_generator(path), key, n))
+    generated = _generated(load_generator(path), key, n)
+    features, factors = gan_quality.predict(regressor, generated)
     rows.append({"step": step, "frechet": gan_quality.frechet_distance(features, real_features),
                  "coverage": gan_quality.coverage(factors, floor_factors)})
     logging.info("stylegan2 quality: iteration %d Frechet %.3f (floor %.3f) yaw span %.2f "
                  "light dx span %.2f", step, rows[-1]["frechet"], floor,
                  rows[-1]["coverage"]["yaw_deg"]["span"],
                  rows[-1]["coverage"]["light_dx"]["span"])
-  generated = _generated(final, key, n)
-  _, final_factors = gan_quality.predict(regressor, generated)
+  if factors is None or rows[-1]["step"] != config.train.steps:
+    # The last snapshot is the final generator (train evaluates at the last step); this is
+    # only for a workdir without it.
+    generated = _generated(final, key, n)
+    _, factors = gan_quality.predict(regressor, generated)
+  final_factors = factors
   figures = os.path.join(workdir, "figures")
   os.makedirs(figures, exist_ok=True)
   shown = config.figure_samples
