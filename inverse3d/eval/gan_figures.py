@@ -36,7 +36,9 @@ def image_grid_figure(images: np.ndarray, title: str, columns: int | None = None
 
 def side_by_side_figure(panels: dict, title: str, columns: int = 8):
   """Mosaics of several image sets side by side: {panel title: (N, H, W, 3)}."""
-  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6))
+  rows = max(math.ceil(len(images) / columns) for images in panels.values())
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels),
+                                                    4.2 * min(rows, columns) / columns + 0.6))
   for ax, (name, images) in zip(np.atleast_1d(axes), panels.items()):
     ax.imshow(mosaic(images, columns), interpolation="nearest")
     ax.set_title(name, fontsize=10)
