@@ -3,7 +3,8 @@
     python -m launch.seeds workdirs/ict_s0 workdirs/ict_s1 workdirs/ict_s2
 
 Reads the rows of every workdir's results.json (written by :mod:`inverse3d.jobs.train`, see
-:mod:`inverse3d.mapping.scores`) and prints, per deep run, one row per workdir (deep RMSE, low-dim LS, direct LS, margin of the deep run over the better
+:mod:`inverse3d.mapping.scores`) and prints, per deep run, one row per workdir (deep RMSE,
+low-dim LS and direct LS at the run's labeled fraction, margin of the deep run over the better
 closed form, negative when the deep run is better) and then the mean and sample standard
 deviation over the workdirs.
 """
