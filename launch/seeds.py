@@ -2,8 +2,9 @@
 
     python -m launch.seeds workdirs/ict_s0 workdirs/ict_s1 workdirs/ict_s2
 
-Reads every workdir's results.json (written by :mod:`inverse3d.jobs.train`) and prints, per run,
-one row per workdir (deep RMSE, low-dim LS, direct LS, margin of the deep run over the better
+Reads the rows of every workdir's results.json (written by :mod:`inverse3d.jobs.train`, see
+:mod:`inverse3d.mapping.scores`) and prints, per deep run, one row per workdir (deep RMSE,
+low-dim LS and direct LS at the run's labeled fraction, margin of the deep run over the better
 closed form, negative when the deep run is better) and then the mean and sample standard
 deviation over the workdirs.
 """
@@ -24,11 +25,12 @@ def spread(workdirs: list[str]) -> dict:
       raise FileNotFoundError(f"workdirs: expected a finished train job's {path}, found none")
     with open(path) as f:
       results = json.load(f)
-    for name, run in results["runs"].items():
-      closed = results["closed_form"][str(float(run["labeled_fraction"]))]
-      lowdim, direct = closed["lowdim"]["rmse"], closed["direct"]["rmse"]
-      deep = run["test"]["rmse"]
-      rows.setdefault(name, []).append(
+    for run in (r for r in results["rows"] if r["kind"] == "deep"):
+      closed = {r["name"]: r["rmse"] for r in results["rows"] if r["kind"] == "closed_form"
+                and (r["dataset"], r["labeled_fraction"]) == (run["dataset"],
+                                                              run["labeled_fraction"])}
+      lowdim, direct, deep = closed["lowdim"], closed["direct"], run["rmse"]
+      rows.setdefault(run["name"], []).append(
           (workdir, deep, lowdim, direct, deep / min(lowdim, direct) - 1.0))
   return rows
 

@@ -1,4 +1,5 @@
-"""launch.seeds reads train-job results.json files and compares each run with the closed form."""
+"""launch.seeds reads train-job results.json rows and compares each run with the closed form at
+its labeled fraction."""
 import json
 
 import pytest
@@ -8,9 +9,12 @@ from launch.seeds import main, spread
 
 def write_results(workdir, deep, lowdim, direct):
   workdir.mkdir()
-  (workdir / "results.json").write_text(json.dumps({
-      "runs": {"main": {"labeled_fraction": 1.0, "test": {"rmse": deep}}},
-      "closed_form": {"1.0": {"lowdim": {"rmse": lowdim}, "direct": {"rmse": direct}}}}))
+  rows = [{"dataset": "d", "name": "main", "kind": "deep", "labeled_fraction": 1.0, "rmse": deep}]
+  rows += [{"dataset": "d", "name": name, "kind": "closed_form", "labeled_fraction": fraction,
+            "rmse": rmse * scale} for fraction, scale in ((0.5, 2.0), (1.0, 1.0))
+           for name, rmse in (("lowdim", lowdim), ("direct", direct))]
+  rows.append({"dataset": "d", "name": "oracle_retrieval", "kind": "baseline", "rmse": 0.01})
+  (workdir / "results.json").write_text(json.dumps({"datasets": {"d": {}}, "rows": rows}))
   return str(workdir)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from inverse3d.jobs import table2
+from inverse3d.mapping.scores import BASELINES
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,22 +26,51 @@ def procedural_run(tmp_path_factory):
   return workdir, table2.run(_config("runlocal"), str(workdir))
 
 
+def scores_of(results, dataset):
+  return {r["name"]: r for r in results["rows"] if r["dataset"] == dataset}
+
+
 def test_results_and_files(procedural_run):
   workdir, results = procedural_run
-  assert set(results) == {"procedural_faces", "procedural_objects"}
-  for name, r in results.items():
+  assert set(results["datasets"]) == {"procedural_faces", "procedural_objects"}
+  for name, sizes in results["datasets"].items():
+    r = scores_of(results, name)
     # Both closed forms learn something: better than predicting the mean shape.
     assert r["lowdim"]["rmse"] < r["mean_shape"]["rmse"]
     assert r["direct"]["rmse"] < r["mean_shape"]["rmse"]
-    assert len(r["lowdim"]["rmse_per_view"]) == r["views"]
+    # No retrieval beats the oracle's RMSE, its ceiling.
+    assert r["oracle_retrieval"]["rmse"] <= min(r["nn_retrieval_pixels"]["rmse"],
+                                                r["nn_retrieval_codes"]["rmse"])
+    assert len(r["lowdim"]["rmse_per_view"]) == sizes["views"]
     for suffix in ("samples", "sweep"):
       assert (workdir / "figures" / f"table2_{name}_{suffix}.png").stat().st_size > 10_000
   assert (workdir / "figures" / "table2_procedural_faces_heatmap.png").exists()
-  objects = results["procedural_objects"]
+  objects = scores_of(results, "procedural_objects")
   assert objects["lowdim"]["iou"] > objects["mean_shape"]["iou"]
+  assert objects["class_mean"]["iou"] > objects["mean_shape"]["iou"]
   assert json.loads((workdir / "results.json").read_text()) == json.loads(json.dumps(results))
   table = (workdir / "results.md").read_text()
-  assert table.count("\n| procedural_") == 2
+  assert table.count("\n| procedural_") == len(results["rows"])
+
+
+def test_results_schema(procedural_run):
+  """Every row names its dataset, method and kind, with the scores of its dataset's kind."""
+  workdir, results = procedural_run
+  results = json.loads((workdir / "results.json").read_text())
+  sizes = results["datasets"]["procedural_objects"]
+  assert sizes == {"kind": "voxels", "n_train": 120, "n_test": 40, "views": 8,
+                   "n_train_pairs": 960, "n_test_pairs": 320, "k_image": 20, "k_shape": 40,
+                   "ridge": 0.0}
+  kinds = {}
+  for row in results["rows"]:
+    second = "iou" if results["datasets"][row["dataset"]]["kind"] == "voxels" else "vertex_error"
+    assert {"dataset", "name", "kind", "rmse", second} <= set(row), row
+    assert row["rmse"] > 0 and 0 < row[second] < 1
+    kinds.setdefault(row["dataset"], []).append((row["name"], row["kind"]))
+  closed = [("lowdim", "closed_form"), ("direct", "closed_form")]
+  assert kinds["procedural_objects"] == closed + [(name, "baseline") for name in BASELINES]
+  assert kinds["procedural_faces"] == closed + [(name, "baseline") for name in BASELINES
+                                                if name != "class_mean"]
 
 
 def test_sweep_written_as_json_lines(procedural_run):
@@ -57,7 +87,8 @@ def test_sweep_rmse_in_code_space_equals_decoded_rmse(procedural_run):
   workdir, results = procedural_run
   config = _config("runlocal")
   rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-  for name, r in results.items():
+  for name, sizes in results["datasets"].items():
+    r = scores_of(results, name)
     main = [row for row in rows if row["dataset"] == name and row.get("knob") == "k_image"
             and row["value"] == config.k_image]
     assert len(main) == 1
@@ -69,7 +100,7 @@ def test_sweep_rmse_in_code_space_equals_decoded_rmse(procedural_run):
     np.testing.assert_allclose(direct[0]["rmse"], r["direct"]["rmse"], rtol=1e-3)
     for method in ("lowdim", "direct"):
       full = [row for row in rows if row["dataset"] == name and row.get("knob") == "n_labeled"
-              and row["value"] == r["n_train"] and row["method"] == method]
+              and row["value"] == sizes["n_train"] and row["method"] == method]
       np.testing.assert_allclose(full[0]["rmse"], r[method]["rmse"], rtol=1e-3)
 
 

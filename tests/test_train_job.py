@@ -39,18 +39,48 @@ def faces_run(tmp_path_factory):
   return workdir, train_job.run(get_config("deep_faces"), workdir)
 
 
+def row_kinds(results, config):
+  """[(name, kind)] of results.json's rows, after checking each row's fields and that the
+  baselines' scores are those of rows fitted on the same pairs (the schema)."""
+  second = "iou" if results["datasets"][config.data.name]["kind"] == "voxels" else "vertex_error"
+  for row in results["rows"]:
+    assert {"dataset", "name", "kind", "rmse", "rmse_per_view", second} <= set(row), row
+    assert row["dataset"] == config.data.name and np.isfinite(row["rmse"])
+    assert ("labeled_fraction" in row) == (row["name"] not in ("mean_shape", "class_mean",
+                                                               "oracle_retrieval"))
+  return [(row["name"], row["kind"]) for row in results["rows"]]
+
+
+def deep_rows(results):
+  return {r["name"]: r for r in results["rows"] if r["kind"] == "deep"}
+
+
 def test_faces_runlocal_writes_results_metrics_and_figures(faces_run):
   workdir, results = faces_run
-  main = results["runs"]["main"]
+  main, test = results["runs"]["main"], deep_rows(results)["main"]
   assert main["stages"] == ["mapping", "finetune"]  # the PCA-initialised AEs skip their stages
   assert main["n_labeled"] == 24 * 3  # every shape with its three views
-  assert 0 < main["test"]["rmse"] < 1 and len(main["test"]["rmse_per_view"]) == 3
-  assert np.isclose(main["test"]["rmse"] ** 2, np.mean(np.square(main["test"]["rmse_per_view"])))
-  assert results["closed_form"]["1.0"]["lowdim"]["rmse"] > 0
+  assert 0 < test["rmse"] < 1 and len(test["rmse_per_view"]) == 3
+  assert np.isclose(test["rmse"] ** 2, np.mean(np.square(test["rmse_per_view"])))
+  assert results["datasets"] == {"procedural_faces": {
+      "kind": "points", "n_train": 24, "n_test": 8, "views": 3, "n_train_pairs": 72,
+      "n_test_pairs": 24}}
+  assert row_kinds(results, get_config("deep_faces")) == [
+      ("main", "deep"), ("lowdim", "closed_form"), ("direct", "closed_form"),
+      ("mean_shape", "baseline"), ("nn_retrieval_pixels", "baseline"),
+      ("nn_retrieval_codes", "baseline"), ("oracle_retrieval", "baseline")]
+  rows = {r["name"]: r for r in results["rows"]}
+  assert rows["nn_retrieval_codes"]["encoder"] == "main"
+  assert rows["oracle_retrieval"]["rmse"] <= rows["nn_retrieval_pixels"]["rmse"]
+  with open(os.path.join(workdir, "results.json")) as f:
+    assert json.load(f) == json.loads(json.dumps(results))
   assert figures(workdir) == ["curves.png", "heatmap.png", "poses_main.png", "samples_main.png"]
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     lines = [json.loads(line) for line in f]
-  assert [r["run"] for r in lines] == ["main", "closed_form_lowdim", "closed_form_direct"]
+  assert [r["run"] for r in lines] == ["main", "closed_form_lowdim", "closed_form_direct",
+                                       "baseline_mean_shape", "baseline_nn_retrieval_pixels",
+                                       "baseline_nn_retrieval_codes",
+                                       "baseline_oracle_retrieval"]
   with open(os.path.join(workdir, "results.md")) as f:
     assert "| procedural_faces | main: linear / ff / linear | 72 |" in f.read()
 
@@ -64,19 +94,22 @@ def test_rerun_on_the_same_workdir_resumes_without_training(faces_run, tmp_path)
   again = train_job.run(get_config("deep_faces"), copy)
   with open(os.path.join(copy, "runs", "main", "metrics.jsonl")) as f:
     assert f.read() == before  # no step ran again
-  assert again["runs"]["main"]["test"] == results["runs"]["main"]["test"]
+  assert again["rows"] == results["rows"]
 
 
 @pytest.mark.parametrize("name", [c for c in CONFIGS if c != "deep_faces"])
 def test_every_runlocal_config_runs_one_step_per_stage(name, tmp_path):
   config = get_config(name)
   results = train_job.run(config, str(tmp_path))
-  assert sorted(results["runs"]) == sorted(config.runs)
+  assert sorted(results["runs"]) == sorted(deep_rows(results)) == sorted(config.runs)
   for run in results["runs"].values():
     assert set(run["steps"].values()) <= {1, 2}
-    assert np.isfinite(run["test"]["rmse"])
-  kind = {"deep_objects": "voxels"}.get(name, "points")
-  assert ("iou" in results["runs"][next(iter(config.runs))]["test"]) == (kind == "voxels")
+  kinds = row_kinds(results, config)
+  fractions = len({r["labeled_fraction"] for r in results["runs"].values()})
+  assert kinds.count(("nn_retrieval_codes", "baseline")) == len(config.runs)
+  assert kinds.count(("nn_retrieval_pixels", "baseline")) == fractions
+  assert kinds.count(("lowdim", "closed_form")) == fractions
+  assert (("class_mean", "baseline") in kinds) == (name == "deep_objects")
   if name == "deep_semisup":
     assert "labeled.png" in figures(tmp_path)
     counts = {r["labeled_fraction"]: r["n_labeled"] for r in results["runs"].values()}

@@ -108,14 +108,20 @@ def labeled_figure(series: dict, title: str):
   return fig
 
 
-METHOD_LABELS = {"lowdim": "low-dim LS", "direct": "direct LS", "mean_shape": "mean shape"}
-"""Display names of the closed-form predictors."""
+METHOD_LABELS = {"lowdim": "low-dim LS", "direct": "direct LS", "mean_shape": "mean shape",
+                 "class_mean": "class mean", "nn_retrieval_pixels": "nearest image (pixels)",
+                 "nn_retrieval_codes": "nearest image (codes)",
+                 "oracle_retrieval": "oracle retrieval"}
+"""Display names of the closed-form predictors and the baselines."""
 
 
-def sweep_figure(rows: list, scores: dict, name: str, config, kind: str):
+def sweep_figure(rows: list, results: list, name: str, config, kind: str):
   """Test RMSE against k_image, k_shape, ridge and the number of labeled shapes (one knob varied
-  at a time); ``kind`` is the dataset's shape kind ('points' or 'voxels'), which picks
+  at a time), beside the main direct LS and every baseline of ``results`` (the dataset's rows
+  of results.json); ``kind`` is the dataset's shape kind ('points' or 'voxels'), which picks
   config.k_shape."""
+  direct = next(r["rmse"] for r in results if r["name"] == "direct")
+  baselines = [r for r in results if r["kind"] == "baseline"]
   fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
   for ax, knob in zip(axes, ("k_image", "k_shape", "ridge", "n_labeled")):
     for method, style in (("lowdim", "o-"), ("direct", "s--")):
@@ -125,9 +131,9 @@ def sweep_figure(rows: list, scores: dict, name: str, config, kind: str):
         values = np.array(pts)
         x = values[:, 0] if knob != "ridge" else np.maximum(values[:, 0], 1e-4)
         ax.plot(x, values[:, 1], style, label=METHOD_LABELS[method])
-    ax.axhline(scores["direct"]["rmse"], color="C1", lw=0.8, ls=":",
-               label=f"direct LS (ridge {config.ridge:g})")
-    ax.axhline(scores["mean_shape"]["rmse"], color="gray", lw=0.8, ls="-.", label="mean shape")
+    ax.axhline(direct, color="C1", lw=0.8, ls=":", label=f"direct LS (ridge {config.ridge:g})")
+    for i, r in enumerate(baselines):
+      ax.axhline(r["rmse"], color=f"C{i + 2}", lw=0.8, ls="-.", label=METHOD_LABELS[r["name"]])
     ax.set_xscale("log")
     ax.set_xlabel(knob + (" (0 drawn at 1e-4)" if knob == "ridge" else ""))
     ax.set_ylabel("test RMSE")

@@ -68,3 +68,18 @@ def per_vertex_error(pred, target) -> jax.Array:
   """
   pred, target = _float_pair(pred, target, ("N", "V", 3))
   return jnp.linalg.norm(pred - target, axis=-1)
+
+
+def best_iou_threshold(pred, target, candidates) -> float:
+  """The candidate occupancy threshold with the highest mean :func:`iou` of ``pred`` against
+  ``target`` (ties: the first); pass validation data, never test data.
+
+  pred (N, ...) real-valued, target binary of the same shape, candidates (T,) thresholds.
+  """
+  candidates = np.asarray(candidates, np.float64)
+  check_shape("candidates", candidates, ("T",))
+  check_min_size("candidates", candidates, 1)
+  check_binary("target", target)  # once: as a jax array below, iou does not read it again
+  pred, target = jnp.asarray(pred), jnp.asarray(target)
+  means = [float(jnp.mean(iou(pred, target, t))) for t in candidates]
+  return float(candidates[int(np.argmax(means))])

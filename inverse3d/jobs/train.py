@@ -5,8 +5,10 @@ closed form, draw the figures.
 
 Writes to the workdir: data.json (the data config; a resumed job must match it),
 runs/<run>/{checkpoints, metrics.jsonl} (the training loop's; a killed job restarted on the same
-workdir resumes each run from its last checkpoint), metrics.jsonl (one line per run and
-closed-form score), results.json, results.md and figures/: <run>_curves.png (validation RMSE vs
+workdir resumes each run from its last checkpoint), metrics.jsonl (one line per run,
+closed-form score and baseline), results.json (``datasets``, ``rows``: every run, the closed
+forms and the baselines on the same test pairs, see :mod:`inverse3d.mapping.scores`; ``runs``:
+what each run trained), results.md and figures/: <run>_curves.png (validation RMSE vs
 epoch, Fig. 9), samples_<run>.png (input | ground truth | deep | low-dim LS, Figs. 4, 5, 7, 8),
 heatmap.png and poses_<run>.png (faces), labeled.png (when runs differ in labeled fraction).
 """
@@ -23,9 +25,11 @@ from absl import logging
 from inverse3d.data.pairs import make_paired_dataset
 from inverse3d.eval import figures
 from inverse3d.files import atomic_write, save_figure, write_json
-from inverse3d.mapping.data import (check_dataset, guard_data_config, loop_data,
+from inverse3d.mapping.data import (check_dataset, guard_data_config, image_rows, loop_data,
                                     resolve_shape_shape, training_pairs)
-from inverse3d.mapping.scores import closed_form_rows, evaluate, pca_bases
+from inverse3d.mapping.scores import (BASELINES, closed_form_rows, encode_views, evaluate,
+                                      json_scores, pca_bases, result_row, retrieval_scores,
+                                      shape_baselines, split_sizes)
 from inverse3d.mapping.registry import build_model
 from inverse3d.progress import MetricsWriter, Progress
 from inverse3d.train.distributed import is_lead
@@ -72,7 +76,8 @@ def validation_curve(metrics_path: str, batch_size: int, n_labeled: int) -> tupl
 
 
 def train_run(config, name: str, dataset: dict, pairs: tuple, workdir: str) -> dict:
-  """Trains run ``name`` (resuming from ``workdir/runs/name``) and scores it on the test set."""
+  """Trains run ``name`` (resuming from ``workdir/runs/name``) and scores it on the test set,
+  beside retrieval of the nearest labeled training image in its trained image code."""
   rc = run_config(config, name, dataset["shape_shape"])
   model = build_model(rc.model, model_path(config, name))
   data = loop_data(dataset, pairs, model.image_shape, model.shape_shape, config.data.n_val)
@@ -80,12 +85,22 @@ def train_run(config, name: str, dataset: dict, pairs: tuple, workdir: str) -> d
   trained = train(rc, run_dir, data, pca=pca_bases(rc.model, rc.pca_init, data["images"],
                                                    dataset["train"]["shapes"], rc.seed,
                                                    name=config.data.name))
-  params, n_labeled = trained["params"], len(trained["labeled_rows"])
+  params, labeled = trained["params"], trained["labeled_rows"]
   predict = jax.jit(lambda x: model.apply({"params": params}, x, method="predict"))
-  scores = evaluate(predict, dataset["test"], dataset["kind"], model.shape_shape,
-                    image_shape=model.image_shape, keep=config.figure_samples)
-  return {"scores": scores, "n_labeled": n_labeled, "labeled_rows": trained["labeled_rows"],
-          "labeled_fraction": float(rc.train.labeled_fraction),
+  test, kind = dataset["test"], dataset["kind"]
+  scores = evaluate(predict, test, kind, model.shape_shape, image_shape=model.image_shape,
+                    keep=config.figure_samples)
+  # nn_retrieval_codes: the nearest labeled training image in this run's trained 2D code.
+  encode = jax.jit(lambda x: model.apply({"params": params}, x, method="encode_images"))
+  shape_index, view_index = pairs[0][labeled], pairs[1][labeled]
+  train_codes = encode_views(encode, dataset["train"]["images"][shape_index, view_index],
+                             model.image_shape)
+  test_codes = encode_views(encode, test["images"].reshape(-1, *test["images"].shape[2:]),
+                            model.image_shape)  # shape-major, as retrieval_scores reads them
+  retrieval = retrieval_scores(train_codes, shape_index, test_codes, dataset["train"]["shapes"],
+                               test, kind)
+  return {"scores": scores, "retrieval": retrieval, "n_labeled": len(labeled),
+          "labeled_rows": labeled, "labeled_fraction": float(rc.train.labeled_fraction),
           "pretrained": bool(rc.pca_init) or bool({"image_ae", "shape_ae"} & set(rc.train.stages)),
           "components": {k: rc.model[k]["name"] for k in ("image_encoder", "mapping",
                                                           "shape_decoder")},
@@ -93,11 +108,11 @@ def train_run(config, name: str, dataset: dict, pairs: tuple, workdir: str) -> d
           "steps": {s: int(rc.train.steps[s]) for s in rc.train.stages},
           "train_seconds": round(trained["train_seconds"], 1),
           "curve": validation_curve(os.path.join(run_dir, "metrics.jsonl"),
-                                    rc.train.batch_size, n_labeled)}
+                                    rc.train.batch_size, len(labeled))}
 
 
-def draw(config, workdir: str, dataset: dict, runs: dict, closed: dict) -> None:
-  """Every figure of the module docstring."""
+def draw(config, workdir: str, dataset: dict, runs: dict, closed: dict, rows: list) -> None:
+  """Every figure of the module docstring; the labeled-pairs figure from results.json's rows."""
   figure_dir = os.path.join(workdir, "figures")
   name, kind, dims = config.data.name, dataset["kind"], dataset["shape_shape"]
   test, k = dataset["test"], config.figure_samples
@@ -134,37 +149,61 @@ def draw(config, workdir: str, dataset: dict, runs: dict, closed: dict) -> None:
       if pts:
         series[label] = tuple(np.asarray(pts).T)
     counts = {r["labeled_fraction"]: r["n_labeled"] for r in runs.values()}
-    for method, label in (("lowdim", "low-dim LS (PCA on all)"), ("direct", "direct LS")):
-      series[label] = (np.asarray([counts[f] for f in closed]),
-                       np.asarray([closed[f][method]["rmse"] for f in closed]))
+    for method, label in (("lowdim", "low-dim LS (PCA on all)"), ("direct", "direct LS"),
+                          ("nn_retrieval_pixels", "nearest image (pixels)")):
+      pts = [(counts[r["labeled_fraction"]], r["rmse"]) for r in rows if r["name"] == method]
+      series[label] = tuple(np.asarray(pts).T)
     save_figure(figures.labeled_figure(series, f"{name}: test RMSE vs labeled pairs"),
                 os.path.join(figure_dir, "labeled.png"))
 
 
-def results_table(name: str, runs: dict, closed: dict) -> str:
-  """Markdown rows: every run, then the closed form at each labeled fraction."""
+def results_table(name: str, runs: dict, rows: list) -> str:
+  """Markdown rows: every row of results.json, the runs with their models and training."""
   lines = ["| dataset | model (encoder / mapping / decoder) | labeled pairs | stages (steps) | "
            "test RMSE | IoU / vertex error | train s |", "|---|---|---|---|---|---|---|"]
-
-  def second(scores):
-    return f"{scores['iou']:.4f}" if "iou" in scores else f"{scores['vertex_error']:.4f}"
-
-  for run, r in runs.items():
-    model = " / ".join(r["components"].values())
-    stages = ", ".join(f"{s} {n}" for s, n in r["steps"].items())
-    lines.append(f"| {name} | {run}: {model} | {r['n_labeled']} | {stages} | "
-                 f"{r['scores']['rmse']:.5f} | {second(r['scores'])} | {r['train_seconds']} |")
   counts = {r["labeled_fraction"]: r["n_labeled"] for r in runs.values()}
-  for fraction, rows in closed.items():
-    for method, label in (("lowdim", "closed form: low-dim LS"), ("direct", "closed form: "
-                                                                             "direct LS")):
-      lines.append(f"| {name} | {label} | {counts.get(fraction, '-')} | - | "
-                   f"{rows[method]['rmse']:.5f} | {second(rows[method])} | - |")
+  for row in rows:
+    second = f"{row['iou']:.4f}" if "iou" in row else f"{row['vertex_error']:.4f}"
+    if row["kind"] == "deep":
+      r = runs[row["name"]]
+      model = " / ".join(r["components"].values())
+      stages = ", ".join(f"{s} {n}" for s, n in r["steps"].items())
+      lines.append(f"| {name} | {row['name']}: {model} | {r['n_labeled']} | {stages} | "
+                   f"{row['rmse']:.5f} | {second} | {r['train_seconds']} |")
+      continue
+    label = (("closed form: " if row["kind"] == "closed_form" else "baseline: ")
+             + figures.METHOD_LABELS[row["name"]]
+             + (f" ({row['encoder']}'s encoder)" if "encoder" in row else ""))
+    lines.append(f"| {name} | {label} | {counts.get(row.get('labeled_fraction'), '-')} | - | "
+                 f"{row['rmse']:.5f} | {second} | - |")
   return "\n".join(lines) + "\n"
 
 
-def _json_scores(scores: dict) -> dict:
-  return {k: v for k, v in scores.items() if k not in ("kept", "vertex_error_map")}
+def result_rows(config, dataset: dict, pairs: tuple, runs: dict, closed: dict,
+                labeled: dict) -> list:
+  """results.json's rows: every run, the closed form and nn_retrieval_pixels at each labeled
+  fraction (``labeled``: fraction -> labeled pair rows), each run's nn_retrieval_codes, and the
+  baselines that read no image (:func:`inverse3d.mapping.scores.shape_baselines`)."""
+  name, kind, train, test = config.data.name, dataset["kind"], dataset["train"], dataset["test"]
+  rows = [result_row(name, run, "deep", r["scores"], labeled_fraction=r["labeled_fraction"])
+          for run, r in runs.items()]
+  rows += [result_row(name, method, "closed_form", scores, labeled_fraction=fraction)
+           for fraction, methods in closed.items() for method, scores in methods.items()]
+  found = shape_baselines(train, test, kind, jax.random.fold_in(jax.random.key(config.seed), 13))
+  x, shape_index = image_rows(train, pairs)
+  x_test, _ = image_rows(test)
+  for method in BASELINES:
+    if method == "nn_retrieval_pixels":
+      rows += [result_row(name, method, "baseline", retrieval_scores(
+          x[r], shape_index[r], x_test, train["shapes"], test, kind), labeled_fraction=fraction)
+               for fraction, r in sorted(labeled.items())]
+    elif method == "nn_retrieval_codes":
+      rows += [result_row(name, method, "baseline", r["retrieval"],
+                          labeled_fraction=r["labeled_fraction"], encoder=run)
+               for run, r in runs.items()]
+    elif method in found:
+      rows.append(result_row(name, method, "baseline", found[method]))
+  return rows
 
 
 def run(config, workdir: str) -> dict:
@@ -191,30 +230,30 @@ def run(config, workdir: str) -> dict:
   for name in config.runs:
     runs[name] = train_run(config, name, dataset, pairs, workdir)
     if lead:
-      writer.write(run=name, dataset=d.name, **_json_scores(runs[name]["scores"]))
+      writer.write(run=name, dataset=d.name, **json_scores(runs[name]["scores"]))
     logging.info("%s %s: test RMSE %.5f", d.name, name, runs[name]["scores"]["rmse"])
     progress.update(1, rmse=runs[name]["scores"]["rmse"])
   progress.close()
-  closed = closed_form_rows(config, dataset, pairs,
-                            {r["labeled_fraction"]: r["labeled_rows"] for r in runs.values()},
-                            keep=config.figure_samples)
-  results = {"dataset": d.name, "n_train_shapes": int(n_shapes),
-             "n_test_shapes": int(len(dataset["test"]["shapes"])),
-             "train_pairs": int(len(pairs[0])),
-             "runs": {name: {**{k: v for k, v in r.items()
-                                if k not in ("scores", "curve", "labeled_rows")},
-                             "test": _json_scores(r["scores"])} for name, r in runs.items()},
-             "closed_form": {str(f): {m: _json_scores(s) for m, s in rows.items()}
-                             for f, rows in closed.items()}}
+  labeled = {r["labeled_fraction"]: r["labeled_rows"] for r in runs.values()}
+  closed = closed_form_rows(config, dataset, pairs, labeled, keep=config.figure_samples)
+  rows = result_rows(config, dataset, pairs, runs, closed, labeled)
+  results = {"datasets": {d.name: split_sizes(dataset, len(pairs[0]))}, "rows": rows,
+             "runs": {name: {k: v for k, v in r.items()
+                             if k not in ("scores", "retrieval", "curve", "labeled_rows")}
+                      for name, r in runs.items()}}
   if not lead:
     return results
-  for fraction, rows in closed.items():
-    for method, scores in rows.items():
+  for fraction, methods in closed.items():
+    for method, scores in methods.items():
       writer.write(run=f"closed_form_{method}", dataset=d.name, labeled_fraction=fraction,
-                   **_json_scores(scores))
-  draw(config, workdir, dataset, runs, closed)
+                   **json_scores(scores))
+  for row in rows:
+    if row["kind"] == "baseline":
+      writer.write(run=f"baseline_{row['name']}",
+                   **{k: v for k, v in row.items() if k not in ("name", "kind")})
+  draw(config, workdir, dataset, runs, closed, rows)
   write_json(os.path.join(workdir, "results.json"), results)
-  table = results_table(d.name, runs, closed)
+  table = results_table(d.name, runs, rows)
   with atomic_write(os.path.join(workdir, "results.md"), "w") as f:
     f.write(table)
   print(table)

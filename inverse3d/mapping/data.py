@@ -49,6 +49,36 @@ def training_pairs(key, n_shapes: int, n_views: int, views_per_shape: int) -> tu
   return np.repeat(np.arange(n_shapes), views_per_shape), np.sort(views, axis=1).reshape(-1)
 
 
+def image_rows(split: dict, pairs: tuple | None = None) -> tuple:
+  """Flat image rows (M, S*S) and the shape row of each (M,): the given ``pairs`` (shape index,
+  view index) of ``split["images"]`` (N, A, S, S), or every view of every shape, shape-major
+  (row n * A + a is view a of shape n)."""
+  images = split["images"]
+  if pairs is None:
+    n, views = images.shape[:2]
+    return images.reshape(n * views, -1), np.repeat(np.arange(n), views)
+  shape_index, view_index = pairs
+  return images[shape_index, view_index].reshape(len(shape_index), -1), shape_index
+
+
+def validation_rows(key, labels, fraction: float) -> np.ndarray:
+  """Sorted rows (M,) of a validation split held out of a training split: a random
+  ``round(fraction * n_c)`` of the n_c rows of each class in ``labels`` (N,), at least 1 and at
+  most n_c - 1, so that every class keeps a row outside it."""
+  labels = np.asarray(labels)
+  if not 0 < fraction < 1:
+    raise ValueError(f"fraction: expected a number in (0, 1), got {fraction!r}")
+  order = np.asarray(jax.random.permutation(key, len(labels)))
+  ordered = labels[order]
+  classes, counts = np.unique(labels, return_counts=True)
+  held = np.minimum(np.maximum(np.round(fraction * counts), 1), counts - 1)
+  rank = np.empty(len(labels), np.int64)  # position of each row among its class, in ``order``
+  for c in classes:
+    rank[ordered == c] = np.arange(np.count_nonzero(ordered == c))
+  keep = rank < held[np.searchsorted(classes, ordered)]
+  return np.sort(order[keep])
+
+
 def loop_data(dataset: dict, pairs: tuple, image_shape, shape_shape, n_val: int) -> dict:
   """The training loop's arrays: "images" (M, *image_shape) with "shapes" (M, *shape_shape)
   paired row by row (the ``pairs`` of :func:`training_pairs`), and "test_images"/"test_shapes"
