@@ -19,3 +19,5 @@ losses), ``prior`` (ellipsoid_depth), ``sampling`` (sample_views, sample_lights)
 from inverse3d.gan2shape.networks import (EDDeconv, Encoder, albedo_output, depth_output,
                                           init_nets, light_output, photo_geometric_nets,
                                           predict_factors, view_output)
+from inverse3d.gan2shape.photometric import (masked_l1, perceptual_loss, reconstruction_loss,
+                                             render_image, smoothness)
