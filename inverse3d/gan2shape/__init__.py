@@ -22,3 +22,4 @@ from inverse3d.gan2shape.networks import (EDDeconv, Encoder, albedo_output, dept
 from inverse3d.gan2shape.photometric import (masked_l1, perceptual_loss, reconstruction_loss,
                                              render_image, smoothness)
 from inverse3d.gan2shape.prior import ellipsoid_depth, mask_box
+from inverse3d.gan2shape.sampling import sample_lights, sample_views
