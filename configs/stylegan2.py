@@ -64,6 +64,12 @@ def get_config(arg=None):
   config.quality = ml_collections.ConfigDict()
   config.quality.samples = 1000       # generated and real images per Frechet distance
   config.quality.feature_steps = 1500 # steps of the feature network (a pose/light regressor)
+  config.inversion = ml_collections.ConfigDict()
+  config.inversion.images = 32        # held-out test renders projected onto the generator
+  config.inversion.steps = 200        # Adam steps of invert (w and w+)
+  config.inversion.lr = 0.05
+  config.inversion.encoder_steps = 1000
+  config.inversion.encoder_batch = 16
 
   if arg.runlocal:
     config.data.n_train, config.data.n_test = 64, 32
@@ -75,4 +81,6 @@ def get_config(arg=None):
     tc.r1_gamma = 0.0002 * 16 ** 2 / 8
     config.figure_samples = 16
     config.quality.samples, config.quality.feature_steps = 16, 5
+    config.inversion.images, config.inversion.steps = 4, 3
+    config.inversion.encoder_steps, config.inversion.encoder_batch = 3, 4
   return config

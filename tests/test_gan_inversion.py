@@ -14,7 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inverse3d.gan import encode_latent, invert, train_latent_encoder
+from inverse3d.eval.gan_inversion import inversion_scores
+from inverse3d.gan import (encode_latent, invert, load_discriminator, save_tree,
+                           train_latent_encoder)
 from inverse3d.gan.generator import broadcast_w, generate, init_generator, map_latents
 from inverse3d.gan.layers import conv_impl
 from inverse3d.gan.networks import Discriminator, generator_spec
@@ -127,10 +129,14 @@ def test_invert_beats_the_mean_image_on_samples_and_unseen_images(gan, space):
   check_inversion(gan, out, space)
 
 
-def test_latent_encoder_beats_the_mean_image_on_generator_samples(gan):
-  g = gan["g"]
-  enc = train_latent_encoder(g, gan["d"], steps=150, batch_size=B, lr=1e-2, key=rbg_key(2),
-                             widths=(16, 32), hidden_samples=256)
+@pytest.fixture(scope="module")
+def encoder(gan):
+  return train_latent_encoder(gan["g"], gan["d"], steps=150, batch_size=B, lr=1e-2,
+                              key=rbg_key(2), widths=(16, 32), hidden_samples=256)
+
+
+def test_latent_encoder_beats_the_mean_image_on_generator_samples(gan, encoder):
+  g, enc = gan["g"], encoder
   assert enc["h0"].shape == (SPEC.style_dim,) and int(enc["offset_layer"]) == 1
   assert enc["center_image"].shape == (1, 16, 16, 3)
   w = encode_latent(g, enc, gan["samples"])
@@ -145,6 +151,31 @@ def test_latent_encoder_beats_the_mean_image_on_generator_samples(gan):
   np.testing.assert_allclose(centre, np.broadcast_to(w0, centre.shape), atol=1e-5)
   with pytest.raises(ValueError, match="offset_layer: expected the encoder's own 1, got 0"):
     encode_latent(g, enc, gan["samples"], offset_layer=0)
+
+
+def test_inversion_scores_rank_every_method_against_the_mean_image(gan, encoder):
+  out = inversion_scores(gan["g"], gan["d"], encoder, gan["mixed"], steps=40, lr=0.1, batch=B)
+  scores, recon = out["scores"], out["reconstructions"]
+  assert set(scores) == set(recon) == {"mean_w", "invert_w", "invert_w+", "encoder"}
+  for method, images in recon.items():
+    assert images.shape == gan["mixed"].shape, method
+    np.testing.assert_allclose(scores[method]["l1"], l1(images, gan["mixed"]).mean() / 2,
+                               rtol=1e-5)
+  np.testing.assert_allclose(recon["mean_w"], np.broadcast_to(gan["mean_images"][:1],
+                                                              gan["mixed"].shape), atol=1e-5)
+  assert scores["mean_w"]["margin"] == 0.0
+  assert scores["invert_w"]["margin"] > 0.2 and scores["invert_w+"]["margin"] > 0.2, scores
+
+
+def test_a_saved_discriminator_loads_only_for_its_generator(gan, tmp_path):
+  path = save_tree(tmp_path / "d.npz", gan["d"])
+  loaded = load_discriminator(path, gan["g"])
+  for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(gan["d"])):
+    np.testing.assert_array_equal(a, b)
+  other = jax.eval_shape(lambda: init_generator(
+      generator_spec(16, 256, 32, style_dim=32, mapping_layers=2), jax.random.key(0)))
+  with pytest.raises(ValueError, match="discriminator_params"):
+    load_discriminator(path, other)
 
 
 def good_images():

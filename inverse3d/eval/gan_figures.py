@@ -88,3 +88,20 @@ def coverage_figure(generated: np.ndarray, real: np.ndarray, truth: np.ndarray, 
   fig.suptitle(title, fontsize=10)
   fig.tight_layout()
   return fig
+
+
+def rows_figure(rows: dict, title: str, labels: dict | None = None):
+  """One row of images per entry of ``rows`` {name: (N, H, W, 3)} (same N), the name (and
+  ``labels[name]``, e.g. a score) at the row's left."""
+  names = list(rows)
+  n = len(rows[names[0]])
+  fig, axes = plt.subplots(len(names), 1, figsize=(1.0 * n + 1.6, 1.05 * len(names) + 0.5))
+  for ax, name in zip(np.atleast_1d(axes), names):
+    ax.imshow(mosaic(rows[name], columns=n), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_ylabel(name + (f"\n{labels[name]}" if labels and name in labels else ""),
+                  rotation=0, ha="right", va="center", fontsize=8)
+  fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  return fig

@@ -15,7 +15,8 @@ Modules: ``layers`` (equalised-lr layers, modulated convolution, FIR resampling)
 ``inversion`` (projection of images to w / w+, and GAN2Shape's latent encoder).
 """
 from inverse3d.gan.convert import from_rosinality, read_rosinality_pt
-from inverse3d.gan.export import load_generator, save_generator
+from inverse3d.gan.export import (load_discriminator, load_generator, load_tree, save_generator,
+                                  save_tree)
 from inverse3d.gan.generator import (generate, init_generator, map_latents, mean_w, spec_of,
                                      synthesize, to_uint8)
 from inverse3d.gan.networks import Discriminator, GeneratorSpec, generator_spec

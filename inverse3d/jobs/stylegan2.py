@@ -6,8 +6,12 @@ Writes to the workdir:
 - checkpoints/, metrics.jsonl: the training (``inverse3d.gan.training``);
 - snapshots/generator_SSSSSS.npz and samples/samples_SSSSSS.png every ``eval_every``
   iterations: the EMA generator and an 8 x 8 grid of the same latents;
-- generator.npz: the final EMA generator (``inverse3d.gan.load_generator``);
-- figures and results.json of the quality measurements (``inverse3d.eval.gan_quality``).
+- generator.npz: the final EMA generator (``inverse3d.gan.load_generator``) and
+  discriminator.npz its discriminator (``inverse3d.gan.load_discriminator``), which GAN2Shape's
+  inversion and feature losses use;
+- figures and results.json of the quality measurements (``inverse3d.eval.gan_quality``);
+- inversion/encoder.npz, the latent encoder trained on generator samples, and the inversion
+  scores on held-out test renders (``inverse3d.eval.gan_inversion``), figures/inversion.png.
 """
 from __future__ import annotations
 
@@ -19,12 +23,13 @@ import numpy as np
 from absl import logging
 
 from inverse3d import data
-from inverse3d.eval import gan_figures, gan_quality
+from inverse3d.eval import gan_figures, gan_inversion, gan_quality
 from inverse3d.eval.gan_figures import image_grid_figure
 from inverse3d.files import atomic_write, save_figure, write_json
 from inverse3d.gan import training
-from inverse3d.gan.export import flatten, load_generator, save_generator, unflatten
+from inverse3d.gan.export import load_generator, load_tree, save_generator, save_tree
 from inverse3d.gan.generator import generate, spec_of, to_uint8
+from inverse3d.gan.inversion import train_latent_encoder
 
 TRAIN_KEYS = ("images", "view", "light")
 TEST_KEYS = ("images", "view", "light", "depth", "mask")
@@ -74,6 +79,7 @@ def run(config, workdir: str) -> dict:
 
   result = training.train(config, workdir, faces["train"]["images"], evaluate=snapshot)
   generator_path = save_generator(os.path.join(workdir, "generator.npz"), result["generator"])
+  save_tree(os.path.join(workdir, "discriminator.npz"), result["discriminator"])
   logging.info("stylegan2: trained in %.0f s; generator at %s", result["train_seconds"],
                generator_path)
   summary = {"generator": os.path.relpath(generator_path, workdir),
@@ -82,6 +88,8 @@ def run(config, workdir: str) -> dict:
              "images_shown": config.train.steps * config.train.batch_size,
              "data": config.data.to_dict()}
   summary.update(quality(config, workdir, faces, result["generator"]))
+  summary.update(inversion(config, workdir, faces["test"]["images"], result["generator"],
+                           result["discriminator"]))
   write_json(os.path.join(workdir, "results.json"), summary)
   return summary
 
@@ -97,16 +105,13 @@ def _regressor(config, workdir: str, faces: dict) -> dict:
   """The factor regressor trained on the train split's labels, cached in the workdir."""
   path = os.path.join(workdir, "quality", "regressor.npz")
   if os.path.exists(path):
-    with np.load(path) as f:
-      tree = unflatten({k: f[k] for k in f.files})
-    return tree
+    return load_tree(path)
   train = faces["train"]
   regressor = gan_quality.train_factor_regressor(
       train["images"], gan_quality.factor_targets(train["view"], train["light"]),
       steps=config.quality.feature_steps, key=jax.random.key(config.seed + 2))
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  with atomic_write(path, "wb") as f:
-    np.savez(f, **flatten(regressor))
+  save_tree(path, regressor)
   return regressor
 
 
@@ -163,3 +168,40 @@ def quality(config, workdir: str, faces: dict, final: dict) -> dict:
       "final_coverage": gan_quality.coverage(final_factors, floor_factors),
       "regressor_test_mae": dict(zip(gan_quality.FACTORS, map(float, error))),
       "figures": [os.path.relpath(p, workdir) for p in paths]}}
+
+
+def inversion(config, workdir: str, test_images: np.ndarray, generator: dict,
+              d_params: dict) -> dict:
+  """The latent encoder (trained once, cached in the workdir) and both inversions of the last
+  ``config.inversion.images`` test renders (the generator never saw them) against the mean-w
+  image; figures/inversion.png."""
+  ic = config.inversion
+  path = os.path.join(workdir, "inversion", "encoder.npz")
+  if os.path.exists(path):
+    encoder = load_tree(path)
+  else:
+    logging.info("stylegan2: training the latent encoder, %d steps", ic.encoder_steps)
+    encoder = train_latent_encoder(generator, d_params, steps=ic.encoder_steps,
+                                   batch_size=ic.encoder_batch,
+                                   key=jax.random.key(config.seed + 4))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    save_tree(path, encoder)
+  if not 0 < ic.images <= len(test_images):
+    raise ValueError(f"config.inversion.images: expected 1..{len(test_images)} (the test "
+                     f"split), got {ic.images}")
+  images = test_images[-ic.images:].astype(np.float32) / 127.5 - 1.0
+  out = gan_inversion.inversion_scores(generator, d_params, encoder, images,
+                                       steps=ic.steps, lr=ic.lr)
+  scores = out["scores"]
+  for method, s in scores.items():
+    logging.info("stylegan2 inversion: %-10s L1 %.4f +- %.4f  margin %.1f%%", method, s["l1"],
+                 s["l1_std"], 100 * s["margin"])
+  shown = {"test render": test_images[-ic.images:][:8],
+           **{m: to_uint8(out["reconstructions"][m][:8]) for m in gan_inversion.METHODS}}
+  labels = {m: f"L1 {s['l1']:.3f}" for m, s in scores.items()}
+  figure = save_figure(gan_figures.rows_figure(
+      shown, f"Inversion of held-out test renders ({ic.images} images, {ic.steps} Adam steps)",
+      labels), os.path.join(workdir, "figures", "inversion.png"))
+  return {"inversion": {"images": ic.images, "steps": ic.steps, "lr": ic.lr,
+                        "encoder_steps": ic.encoder_steps, "scores": scores,
+                        "figure": os.path.relpath(figure, workdir)}}
