@@ -16,6 +16,7 @@ Modules: ``networks`` (EDDeconv, Encoder, output maps), ``photometric`` (render_
 losses), ``prior`` (ellipsoid_depth), ``sampling`` (sample_views, sample_lights), ``mask``
 (MaskNet, train_mask_net, predict_mask). Images are NHWC in [0, 1].
 """
+from inverse3d.gan2shape.mask import MaskNet, predict_mask, train_mask_net
 from inverse3d.gan2shape.networks import (EDDeconv, Encoder, albedo_output, depth_output,
                                           init_nets, light_output, photo_geometric_nets,
                                           predict_factors, view_output)
