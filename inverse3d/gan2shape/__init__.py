@@ -14,7 +14,13 @@ reconstruction losses. Per image, for each stage:
 
 Modules: ``networks`` (EDDeconv, Encoder, output maps), ``photometric`` (render_image and the
 losses), ``prior`` (ellipsoid_depth), ``sampling`` (sample_views, sample_lights), ``mask``
-(MaskNet, train_mask_net, predict_mask). Images are NHWC in [0, 1].
+(MaskNet, train_mask_net, predict_mask), ``steps`` (the three steps' losses for one image),
+``stages`` (the stage loop over many images, checkpointed), ``reconstruct`` (the entry points:
+load_gan, reconstruct, relight, rotate, export_obj), ``defaults`` (method_config). Images are
+NHWC in [0, 1].
+
+    gan = load_gan("workdirs/stylegan2_cpu")
+    out = reconstruct(images, gan, method_config("cpu"), key, masks=masks)
 """
 from inverse3d.gan2shape.mask import MaskNet, predict_mask, train_mask_net
 from inverse3d.gan2shape.networks import (EDDeconv, Encoder, albedo_output, depth_output,
@@ -24,3 +30,6 @@ from inverse3d.gan2shape.photometric import (masked_l1, perceptual_loss, reconst
                                              render_image, smoothness)
 from inverse3d.gan2shape.prior import ellipsoid_depth, mask_box
 from inverse3d.gan2shape.sampling import sample_lights, sample_views
+from inverse3d.gan2shape.defaults import method_config
+from inverse3d.gan2shape.reconstruct import (export_obj, load_gan, reconstruct, relight,
+                                             rotate)

@@ -17,18 +17,16 @@ import math
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from inverse3d.checks import (check_dtype, check_finite, check_range, check_shape)
+from inverse3d.checks import check_dtype, check_finite, check_range, check_shape
 from inverse3d.gan.export import load_discriminator, load_generator, load_tree
 from inverse3d.gan.generator import spec_of
 from inverse3d.gan.inversion import check_discriminator
 from inverse3d.gan2shape.mask import predict_mask
-from inverse3d.gan2shape.networks import predict_factors
 from inverse3d.gan2shape.photometric import render_image
-from inverse3d.gan2shape.stages import nets_of, run_stages
-from inverse3d.render import depth_to_normals, save_obj
+from inverse3d.gan2shape.stages import run_stages
+from inverse3d.render import save_obj
 
 ENCODER_KEYS = ("net", "h0", "center_image", "offset_layer")
 
@@ -61,18 +59,6 @@ def check_gan(gan) -> int:
   check_shape("gan['encoder']['center_image']", encoder["center_image"],
               (1, spec.resolution, spec.resolution, 3))
   return spec.resolution
-
-
-def _final(nets):
-  @jax.jit
-  def final(params, images):
-    f = predict_factors(nets, params, images)
-    rendered = render_image(f["depth"], f["albedo"], f["view"], f["light"])
-    return {"depth": rendered["depth"], "normals": depth_to_normals(rendered["depth"]),
-            "canonical_depth": f["depth"], "albedo": f["albedo"], "view": f["view"],
-            "light": f["light"], "shading": rendered["shading"],
-            "reconstruction": rendered["image"]}
-  return final
 
 
 def reconstruct(images, gan: dict, config, key, *, masks=None, mask_params=None,
@@ -112,8 +98,7 @@ def reconstruct(images, gan: dict, config, key, *, masks=None, mask_params=None,
   masks = np.asarray(masks, np.float32)
   out = run_stages(gan, config, images, masks, key, workdir=workdir, devices=devices)
   state = out["state"]
-  result = jax.device_get(_final(nets_of(config))(state["params"], jnp.asarray(images)))
-  return {**result, "mask": masks, "prior_depth": state["prior"],
+  return {**out["factors"], "mask": masks, "prior_depth": state["prior"],
           "projected": state["projected"], "rates": out["rates"], "seconds": out["seconds"]}
 
 

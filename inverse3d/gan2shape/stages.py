@@ -18,6 +18,7 @@ stage, step and iteration, the last good checkpoint kept.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 
 import jax
@@ -29,7 +30,7 @@ from inverse3d.gan2shape import steps as S
 from inverse3d.gan2shape.networks import init_nets, photo_geometric_nets, predict_factors
 from inverse3d.gan2shape.prior import ellipsoid_depth
 from inverse3d.progress import MetricsWriter, Progress
-from inverse3d.train import Checkpoints, DataParallel, config_fingerprint, create_state
+from inverse3d.train import Checkpoints, DataParallel, config_fingerprint
 
 PHASES = ("prior", "pseudo", "shape")
 
@@ -52,8 +53,10 @@ def initial_state(gan: dict, config, images, masks, key) -> dict:
   (one key per image), the encoder centred on each image, the ellipsoid prior of each mask."""
   nets = nets_of(config)
   resolution = images.shape[1]
-  keys = jax.random.split(key, len(images))
-  params = [init_nets(nets, k, resolution) for k in keys]
+  # The nets' init from rbg keys seeded by ``key``: threefry's bits made the init's compile
+  # ten times longer on CPU.
+  seeds = np.asarray(jax.random.randint(key, (len(images),), 0, 2 ** 31 - 1))
+  params = [init_nets(nets, jax.random.key(int(s), impl="rbg"), resolution) for s in seeds]
   params = jax.tree.map(lambda *x: np.stack(x), *params)
   encoder = {k: gan["encoder"][k] for k in ("net", "h0", "center_image")}
   centred = jax.jit(jax.vmap(lambda image: S.image_encoder(
@@ -66,15 +69,36 @@ def initial_state(gan: dict, config, images, masks, key) -> dict:
           "projected": np.zeros((len(images), n) + images.shape[1:], np.float32)}
 
 
+_COMPILED: dict = {}
+"""Compiled per-image functions by (name, what they bake in): repeated calls (a job's batches of
+images, a resumed run) reuse them."""
+
+
+def _static_key(config, gan: dict, dp: DataParallel) -> str:
+  """What the compiled steps bake in: every setting but the step counts, rates and prior
+  geometry (passed as data or used outside them), the encoder's offset layer, the devices."""
+  c = config.to_dict()
+  baked = {"nets": c["nets"], "loss": c["loss"], "weight_decay": c["weight_decay"],
+           "pseudo": {k: v for k, v in c["pseudo"].items() if k not in ("steps", "lr")},
+           "shape": c["shape"]["batch"], "offset_layer": offset_layer_of(gan),
+           "devices": [d.id for d in dp.devices]}
+  return json.dumps(baked, sort_keys=True, default=str)
+
+
 class _Runner:
-  """The compiled per-image steps of one run, built once each and reused by every stage."""
+  """The per-image steps of one run on ``dp``'s devices, compiled once per setting."""
 
   def __init__(self, gan: dict, config, dp: DataParallel):
     self.gan, self.config, self.dp = gan, config, dp
     self.nets = nets_of(config)
     self.shared = dp.replicate({k: gan[k] for k in ("generator", "discriminator")})
     self.offset_layer = offset_layer_of(gan)
-    self.compiled = {}
+    self.key = _static_key(config, gan, dp)
+
+  def compiled(self, name: str, build):
+    if (name, self.key) not in _COMPILED:
+      _COMPILED[name, self.key] = build()
+    return _COMPILED[name, self.key]
 
   def loss(self, name: str, shared):
     c, nets, features = self.config, self.nets, S.feature_fn(shared)
@@ -91,14 +115,18 @@ class _Runner:
   def train(self, name: str, trainable: tuple, params: dict, batch: dict, steps: int,
             lr: float, where: str, metrics: MetricsWriter | None) -> tuple[dict, float]:
     """``steps`` optimiser steps of loss ``name`` on every image; (params, steps per second)."""
-    opt = S.optimizer(lr, self.config.weight_decay)
-    if name not in self.compiled:
+    wd = self.config.weight_decay
+
+    def build():
+      opt = S.optimizer(wd)
+
       def step(shared, state, batch):
         return S.train_step(self.loss(name, shared), opt)(state, {**batch, "step": state.step})
-      self.compiled[name] = (self.dp.compile_per_sample(step), jax.jit(jax.vmap(
-          lambda p: create_state(p, opt, trainable))))
-    run, fresh = self.compiled[name]
-    state = fresh(self.dp.shard(params))
+      fresh = jax.jit(jax.vmap(lambda p, lr: S.fresh_state(p, wd, trainable, lr),
+                               in_axes=(0, None)))
+      return self.dp.compile_per_sample(step), fresh
+    run, fresh = self.compiled(name, build)
+    state = fresh(self.dp.shard(params), np.float32(lr))
     batch = self.dp.shard(batch)
     progress = Progress(f"gan2shape {where} {name}", total=steps, unit="steps")
     start, out = time.perf_counter(), {}
@@ -119,11 +147,10 @@ class _Runner:
     return jax.device_get(state.params), rate
 
   def per_image(self, name: str, fn, params, batch):
-    """A compiled per-image function ``fn(shared, params, batch)`` (not a training step)."""
-    if name not in self.compiled:
-      self.compiled[name] = self.dp.compile_per_sample(fn)
-    return jax.device_get(self.compiled[name](self.shared, self.dp.shard(params),
-                                              self.dp.shard(batch)))
+    """``fn(shared, params, batch)`` of one image (not a training step), compiled, on every
+    image."""
+    run = self.compiled(name, lambda: self.dp.compile_per_sample(fn, donate=False))
+    return jax.device_get(run(self.shared, self.dp.shard(params), self.dp.shard(batch)))
 
 
 def _prior(runner: _Runner, state: dict, images, stage: int, where: str, metrics) -> dict:
@@ -181,8 +208,8 @@ def _shape(runner: _Runner, state: dict, images, where: str, metrics) -> dict:
 def run_stages(gan: dict, config, images, masks, key, *, workdir=None, devices=None) -> dict:
   """Runs every stage on images (B, R, R, 3) in [0, 1] with masks (B, R, R).
 
-  Returns {"state": the final host per-image state, "rates": {step: steps per second},
-  "seconds": wall seconds of the steps this call ran}. B must be a multiple of the devices.
+  Returns {"state": the final host per-image state, "factors": ``steps.final_factors`` of
+  every image, "rates": {step: steps per second}, "seconds": wall seconds of this call}. B must be a multiple of the devices.
   """
   dp = DataParallel(devices)
   if len(images) % dp.n_devices:
@@ -221,5 +248,10 @@ def run_stages(gan: dict, config, images, masks, key, *, workdir=None, devices=N
       checkpoints.save(index + 1, state, {"stage": stage, "phase": PHASES[phase]}, force=True)
   if checkpoints is not None:
     checkpoints.close()
-  return {"state": state, "rates": rates, "seconds": time.perf_counter() - start}
+  factors = runner.per_image(
+      "final", lambda shared, params, batch: S.final_factors(runner.nets, params,
+                                                             batch["image"]),
+      state["params"], {"image": images})
+  return {"state": state, "factors": factors, "rates": rates,
+          "seconds": time.perf_counter() - start}
 

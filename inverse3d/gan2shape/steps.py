@@ -35,7 +35,8 @@ from inverse3d.gan2shape.networks import (albedo_output, depth_output, light_out
                                           predict_factors, view_output)
 from inverse3d.gan2shape.photometric import reconstruction_loss, render_image
 from inverse3d.gan2shape.sampling import sample_lights, sample_views
-from inverse3d.train import make_train_step
+from inverse3d.render import depth_to_normals
+from inverse3d.train import create_state, make_train_step
 
 NETS = ("depth", "albedo", "view", "light")
 FRONTAL_LIGHT = (0.5, 0.5, 0.0, 0.0)
@@ -60,9 +61,23 @@ def feature_fn(gan: dict) -> Callable:
                                                to_gan(images))
 
 
-def optimizer(lr: float, weight_decay: float) -> optax.GradientTransformation:
-  """GAN2Shape's: Adam (0.9, 0.999) with L2 weight decay added to the gradient."""
-  return optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(lr, 0.9, 0.999))
+def optimizer(weight_decay: float) -> optax.GradientTransformation:
+  """GAN2Shape's: Adam (0.9, 0.999) with L2 weight decay added to the gradient; the learning
+  rate is given to ``init`` through the state (``optax.inject_hyperparams``), so one compiled
+  step serves every learning rate: ``optimizer(wd).init(params)`` then set
+  ``opt_state.hyperparams["learning_rate"]``, or use :func:`fresh_state`."""
+  def make(learning_rate):
+    return optax.chain(optax.add_decayed_weights(weight_decay),
+                       optax.adam(learning_rate, 0.9, 0.999))
+  return optax.inject_hyperparams(make)(learning_rate=0.0)
+
+
+def fresh_state(params: dict, weight_decay: float, trainable: tuple, lr):
+  """A new optimiser (GAN2Shape re-creates it at every step) on ``trainable``, rate ``lr``."""
+  state = create_state(params, optimizer(weight_decay), trainable)
+  opt_state = state.opt_state
+  opt_state.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)
+  return state.replace(opt_state=opt_state)
 
 
 def _batch_of(pool, step, size: int):
@@ -107,18 +122,23 @@ def shape_loss(nets: dict, features: Callable, batch_size: int, perceptual_weigh
                smooth_weight: float):
   def loss_fn(params, batch):
     image = batch["image"][None]
-    f = predict_factors(nets, params, image)
-    rendered = render_image(f["depth"], f["albedo"], f["view"], f["light"])
-    loss, aux = reconstruction_loss(rendered, image, f["depth"], features,
-                                    perceptual_weight=perceptual_weight,
-                                    smooth_weight=smooth_weight)
     projected = _batch_of(batch["projected"], batch["step"], batch_size)
+    f = predict_factors(nets, params, image)
     views = view_output(nets["view"].apply({"params": params["view"]}, projected))
     lights = light_output(nets["light"].apply({"params": params["light"]}, projected))
-    repeat = lambda x: jnp.repeat(x, batch_size, axis=0)
-    again = render_image(repeat(f["depth"]), repeat(f["albedo"]), views, lights)
-    pseudo_loss, pseudo_aux = reconstruction_loss(again, projected, repeat(f["depth"]),
-                                                  features, perceptual_weight=perceptual_weight,
+    # the image and its projected samples in one rendering: the image's depth and albedo
+    # under its own view and light, then under each sample's
+    repeat = lambda x: jnp.repeat(x, batch_size + 1, axis=0)
+    rendered = render_image(repeat(f["depth"]), repeat(f["albedo"]),
+                            jnp.concatenate([f["view"], views]),
+                            jnp.concatenate([f["light"], lights]))
+    first = jax.tree.map(lambda x: x[:1], rendered)
+    rest = jax.tree.map(lambda x: x[1:], rendered)
+    loss, aux = reconstruction_loss(first, image, f["depth"], features,
+                                    perceptual_weight=perceptual_weight,
+                                    smooth_weight=smooth_weight)
+    pseudo_loss, pseudo_aux = reconstruction_loss(rest, projected, rest["depth"], features,
+                                                  perceptual_weight=perceptual_weight,
                                                   smooth_weight=0.0)
     return loss + pseudo_loss, {**aux, "projected_l1": pseudo_aux["l1"]}
   return loss_fn
@@ -159,3 +179,15 @@ def image_encoder(gan: dict, encoder: dict, image, offset_layer: int) -> dict:
   codes = encoder_module(net).apply({"params": net},
                                     jnp.concatenate([target, encoder["center_image"]]))
   return {"net": net, "h0": encoder["h0"] + codes[0] - codes[1], "center_image": target}
+
+
+def final_factors(nets: dict, params: dict, image) -> dict:
+  """The fitted factors of one image (R, R, 3): depth in its view and the normals of that
+  depth, the canonical depth, albedo, view, light, shading and the reconstruction."""
+  f = predict_factors(nets, params, image[None])
+  rendered = render_image(f["depth"], f["albedo"], f["view"], f["light"])
+  out = {"depth": rendered["depth"], "normals": depth_to_normals(rendered["depth"]),
+         "canonical_depth": f["depth"], "albedo": f["albedo"], "view": f["view"],
+         "light": f["light"], "shading": rendered["shading"],
+         "reconstruction": rendered["image"]}
+  return jax.tree.map(lambda x: x[0], out)

@@ -109,16 +109,16 @@ class DataParallel:
                            out_specs=(P(), P()), check_vma=False)
     return jax.jit(mapped, donate_argnums=0)
 
-  def compile_per_sample(self, fn: Callable) -> Callable:
+  def compile_per_sample(self, fn: Callable, donate: bool = True) -> Callable:
     """``fn(shared, state, batch) -> outputs`` of one sample as one jitted function over
     (N, ...) states and batches, each device running :func:`jax.vmap` of ``fn`` on its
     N / devices samples with no communication (e.g. GAN2Shape's per-image nets). ``shared``
     (e.g. a generator) is replicated; states, batches and outputs are split on their leading
-    axis; the state is donated."""
+    axis; the state is donated if ``donate`` (a training step's)."""
     mapped = jax.shard_map(jax.vmap(fn, in_axes=(None, 0, 0)), mesh=self.mesh,
                            in_specs=(P(), P(AXIS), P(AXIS)), out_specs=P(AXIS),
                            check_vma=False)
-    return jax.jit(mapped, donate_argnums=1)
+    return jax.jit(mapped, donate_argnums=1 if donate else ())
 
   @property
   def replicated(self) -> NamedSharding:
