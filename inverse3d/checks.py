@@ -252,3 +252,17 @@ def check_tree_shapes(name: str, got, expected) -> None:
       raise ValueError(f"{name}: expected entries {sorted(want)}, got an extra entry {key}")
     if have[key] != want[key]:
       raise ValueError(f"{name}: expected {key} with shape {want[key]}, got {have[key]}")
+
+
+def check_per_sample(name: str, x, ok: Callable[[np.ndarray], np.ndarray],
+                     expected: str) -> None:
+  """Raises unless ``ok(values)``, a (B,) bool array from the NumPy values of ``x`` (B, ...),
+  holds for every sample, e.g. a mask with a foreground pixel in each image (a value check).
+  The message names the failing samples: ``mask: expected <expected>, got 2 of 8 that do not
+  (indices [0, 3])``."""
+  def check(arr):
+    bad = np.flatnonzero(~np.asarray(ok(arr), bool))
+    if bad.size:
+      raise ValueError(f"{name}: expected {expected}, got {bad.size} of {len(arr)} that do "
+                       f"not (indices {bad[:8].tolist()})")
+  _check_values(name, x, check)

@@ -293,17 +293,29 @@ def encoder_loss(generator: dict, offset_layer: int, feature_weight: float,
   "center_image", "generator", "discriminator"}, z (b, D) this device's latents; targets G(z)."""
 
   def loss_fn(params, z):
-    g, d_params = params["generator"], params["discriminator"]
+    g = params["generator"]
     targets = jax.lax.stop_gradient(synthesize(g, broadcast_w(g, map_latents(g, z))))
-    w, offsets = latents_from_images(g, params["net"], params["h0"], targets,
-                                     params["center_image"], offset_layer)
-    recon = synthesize(g, broadcast_w(g, w))
-    rec = jnp.mean(reconstruction_loss(g, d_params, recon, targets, feature_weight))
-    reg = jnp.mean(jnp.square(offsets))
-    l1 = jnp.mean(jnp.abs(recon - targets))
-    return rec + offset_weight * reg, {"l1": l1, "offset_sq": reg}
+    loss, aux, _ = offset_loss(g, params["discriminator"], params["net"], params["h0"],
+                               params["center_image"], targets, offset_layer, feature_weight,
+                               offset_weight)
+    return loss, aux
 
   return loss_fn
+
+
+def offset_loss(generator: dict, d_params, net_params, h0, center_image, targets,
+                offset_layer: int, feature_weight: float, offset_weight: float):
+  """GAN2Shape's step-2 loss of the encoder on targets (B, R, R, 3) in [-1, 1]: the
+  reconstruction loss of G(w(targets)) + ``offset_weight`` * mean(offset^2).
+
+  Returns (scalar, {"l1", "offset_sq"}, reconstructions (B, R, R, 3))."""
+  w, offsets = latents_from_images(generator, net_params, h0, targets, center_image,
+                                   offset_layer)
+  recon = synthesize(generator, broadcast_w(generator, w))
+  rec = jnp.mean(reconstruction_loss(generator, d_params, recon, targets, feature_weight))
+  reg = jnp.mean(jnp.square(offsets))
+  l1 = jnp.mean(jnp.abs(recon - targets))
+  return rec + offset_weight * reg, {"l1": l1, "offset_sq": reg}, recon
 
 
 def train_latent_encoder(generator: dict, discriminator_params, *, steps: int, batch_size: int,

@@ -40,7 +40,8 @@ def make_train_step(loss_fn: Callable, optimizer: optax.GradientTransformation, 
     loss_of_mean: maps the device average of ``loss_fn`` to the loss that is reported and
       minimised (e.g. a square root); None for the average itself.
     has_aux: ``loss_fn`` also returns a dict of scalars, averaged over devices into metrics.
-    axis_name: the mapped axis the step runs under.
+    axis_name: the mapped axis the step runs under; None for a step that averages nothing
+      across devices (one sample's own model, as :meth:`DataParallel.compile_per_sample`).
     grad_norm: also return the gradient's global norm. On XLA:CPU the reduction over a
       multi-million-entry gradient is a visible share of a small model's step, so trainers
       ask for it only on the steps they log.
@@ -53,7 +54,8 @@ def make_train_step(loss_fn: Callable, optimizer: optax.GradientTransformation, 
     value, grads = jax.value_and_grad(lambda t: loss_fn({**frozen, **t}, batch),
                                       has_aux=has_aux)(train)
     mean, aux = value if has_aux else (value, {})
-    if jax.lax.axis_size(axis_name) > 1:  # on one device XLA:CPU would still copy for it
+    if axis_name is not None and jax.lax.axis_size(axis_name) > 1:
+      # (on one device XLA:CPU would still copy for the pmean)
       mean, aux, grads = jax.lax.pmean((mean, aux, grads), axis_name)
     loss = mean
     if loss_of_mean is not None:
@@ -106,6 +108,17 @@ class DataParallel:
     mapped = jax.shard_map(step, mesh=self.mesh, in_specs=(P(), P(AXIS)),
                            out_specs=(P(), P()), check_vma=False)
     return jax.jit(mapped, donate_argnums=0)
+
+  def compile_per_sample(self, fn: Callable, donate: bool = True) -> Callable:
+    """``fn(shared, state, batch) -> outputs`` of one sample as one jitted function over
+    (N, ...) states and batches, each device running :func:`jax.vmap` of ``fn`` on its
+    N / devices samples with no communication (e.g. GAN2Shape's per-image nets). ``shared``
+    (e.g. a generator) is replicated; states, batches and outputs are split on their leading
+    axis; the state is donated if ``donate`` (a training step's)."""
+    mapped = jax.shard_map(jax.vmap(fn, in_axes=(None, 0, 0)), mesh=self.mesh,
+                           in_specs=(P(), P(AXIS), P(AXIS)), out_specs=P(AXIS),
+                           check_vma=False)
+    return jax.jit(mapped, donate_argnums=1 if donate else ())
 
   @property
   def replicated(self) -> NamedSharding:
