@@ -1,7 +1,7 @@
 """One figure per reconstructed image: what GAN2Shape recovered and what it can render.
 
-Top row: the input, the predicted depth and the true depth (one colour scale, the true one's
-foreground range), the normals, the albedo, the shading and the reconstruction. Bottom row:
+Top row: the input, the predicted depth, the true depth and the step-1 prior (one colour
+scale, the true depth's foreground range), the normals, the albedo, the shading and the reconstruction. Bottom row:
 relit under two lights, turned by -30 and +30 degrees of yaw, and four projected samples.
 """
 from __future__ import annotations
@@ -34,6 +34,7 @@ def image_figure(result: dict, index: int, image, gt_depth, gt_mask, shown: dict
   top = [("input", image, {}),
          ("predicted depth", result["depth"][index], depth_panel),
          ("true depth", gt_depth, depth_panel),
+         ("ellipsoid prior", result["prior_depth"][index], depth_panel),
          ("normals", (result["normals"][index] + 1.0) / 2.0, {}),
          ("albedo", result["albedo"][index], {}),
          ("shading", result["shading"][index], dict(cmap="gray", vmin=0.0)),
