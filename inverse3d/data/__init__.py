@@ -2,7 +2,7 @@
 from inverse3d.data.paths import resolve_data_path, shared_data_dir
 from inverse3d.data.face_model import (FaceModel, procedural_face_model, procedural_faces,
                                        sample_faces)
-from inverse3d.data.face_readers import load_face_model
+from inverse3d.data.face_readers import face_model_of, load_face_model
 from inverse3d.data.face_images import (canonical_face_maps, face_image_splits,
                                         procedural_face_images)
 from inverse3d.data.binvox import read_binvox, write_binvox

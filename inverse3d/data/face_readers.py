@@ -168,3 +168,13 @@ def load_face_model(path: str | os.PathLike) -> FaceModel:
   except _READ_ERRORS as error:
     raise ValueError(f"{path}: corrupt or truncated {extension} file "
                      f"({type(error).__name__}: {error})") from error
+
+
+def face_model_of(dataset: str, data_dir: str = "") -> FaceModel | None:
+  """The face model of a face-image dataset: None for "procedural_faces" (the procedural
+  model), the ICT model for "ict_faces", read from ``data_dir`` ("" for ../shared/data)."""
+  check_choice("dataset", dataset, ("procedural_faces", "ict_faces"))
+  if dataset == "procedural_faces":
+    return None
+  return load_face_model(resolve_data_path(
+      os.path.join(data_dir, "face_model_ict.npz") if data_dir else "face_model_ict.npz"))

@@ -26,7 +26,6 @@ from inverse3d.gan2shape import (export_obj, load_gan, predict_mask, reconstruct
                                  train_mask_net)
 from inverse3d.gan2shape.figures import image_figure, renders
 from inverse3d.gan2shape.supervised import predict_depth, train_depth_net
-from inverse3d.jobs.stylegan2 import face_model_of
 from inverse3d.progress import MetricsWriter
 
 GAN_FILES = ("generator.npz", "discriminator.npz", "inversion/encoder.npz", "data/test.npz")
@@ -73,7 +72,7 @@ def labelled_renders(config, workdir: str, resolution: int) -> dict:
   path = os.path.join(workdir, f"labelled_{lc.seed}_{lc.n}.npz")
   if not os.path.exists(path):
     splits = data.face_image_splits(lc.seed, lc.n, 1, size=resolution, chunk=256,
-                                    face_model=face_model_of(config.dataset, config.data_dir))
+                                    face_model=data.face_model_of(config.dataset, config.data_dir))
     save_tree(path, {k: splits["train"][k] for k in ("images", "depth", "mask")})
   out = load_tree(path)
   return {**out, "mask": out["mask"].astype(np.float32)}

@@ -35,15 +35,6 @@ TRAIN_KEYS = ("images", "view", "light")
 TEST_KEYS = ("images", "view", "light", "depth", "mask")
 
 
-def face_model_of(dataset: str, data_dir: str):
-  """The face model of ``dataset``: None (the procedural one) or the ICT model's, read from
-  ``data_dir`` ("" for ../shared/data)."""
-  if dataset != "ict_faces":
-    return None
-  return data.load_face_model(data.resolve_data_path(
-      os.path.join(data_dir, "face_model_ict.npz") if data_dir else "face_model_ict.npz"))
-
-
 def face_data(config, workdir: str) -> dict:
   """{"train": ..., "test": ...} face images as uint8 with their ground truth, drawn once
   into ``workdir/data``."""
@@ -52,7 +43,7 @@ def face_data(config, workdir: str) -> dict:
   if all(os.path.exists(p) for p in paths.values()):
     return {split: dict(np.load(p)) for split, p in paths.items()}
   dc = config.data
-  face_model = face_model_of(dc.dataset, config.data_dir)
+  face_model = data.face_model_of(dc.dataset, config.data_dir)
   logging.info("drawing %d train and %d test face images", dc.n_train, dc.n_test)
   splits = data.face_image_splits(dc.seed, dc.n_train, dc.n_test, size=config.model.resolution,
                                   face_model=face_model, chunk=256)
