@@ -25,8 +25,7 @@ import optax
 
 from inverse3d.checks import (check_dtype, check_finite, check_min_size, check_number,
                               check_positive_int, check_range, check_shape)
-from inverse3d.train import DataParallel, create_state, make_train_step
-from inverse3d.train.input import GlobalOrder
+from inverse3d.train.fit import fit_net
 
 MASK_WIDTHS = (16, 32, 64)
 
@@ -118,25 +117,10 @@ def train_mask_net(images, masks, steps: int, batch_size: int, key, *, lr: float
   steps = check_positive_int("steps", steps)
   batch_size = check_positive_int("batch_size", batch_size, maximum=bind["N"])
   lr = check_number("lr", lr, positive=True)
-  images = np.asarray(images, np.float32)
-  masks = np.asarray(masks, np.float32)
   net = MaskNet(widths)
-  k_init, k_order = jax.random.split(key)
-  params = jax.jit(net.init)(k_init, jnp.asarray(images[:1]))["params"]
-  dp = DataParallel(devices)
-  rows = dp.local_rows(batch_size)
-  opt = optax.adam(lr)
-  state = dp.replicate(create_state({"net": params}, opt, ("net",)))
-  run = dp.compile(make_train_step(mask_loss(net), opt, has_aux=True, grad_norm=False))
-  order = GlobalOrder(k_order, bind["N"], batch_size, what="images")
-  metrics = {}
-  for step in range(steps):
-    index = order.rows(step)[rows]
-    state, metrics = run(state, dp.shard({"images": images[index], "masks": masks[index]}))
-  loss = float(dp.to_host(metrics["loss"]))
-  if not math.isfinite(loss):
-    raise FloatingPointError(f"train_mask_net: the loss is {loss} after {steps} steps")
-  return dp.to_host(state.params["net"])
+  arrays = {"images": np.asarray(images, np.float32), "masks": np.asarray(masks, np.float32)}
+  return fit_net(net, mask_loss(net), arrays, steps, batch_size, key, lr, has_aux=True,
+                 devices=devices, name="train_mask_net")
 
 
 @jax.jit

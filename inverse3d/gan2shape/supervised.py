@@ -11,17 +11,14 @@ far value included), Adam, batches in epoch order::
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from inverse3d.checks import check_number, check_positive_int, check_shape
 from inverse3d.gan2shape.networks import EDDeconv, depth_output
-from inverse3d.train import DataParallel, create_state, make_train_step
-from inverse3d.train.input import GlobalOrder
+from inverse3d.train.fit import fit_net
 
 
 def depth_loss(net: EDDeconv):
@@ -46,24 +43,11 @@ def train_depth_net(images, depth, steps: int, batch_size: int, key, *, lr: floa
   steps = check_positive_int("steps", steps)
   batch_size = check_positive_int("batch_size", batch_size, maximum=bind["N"])
   lr = check_number("lr", lr, positive=True)
-  images, depth = np.asarray(images, np.float32), np.asarray(depth, np.float32)
   net = EDDeconv(1, nf, zdim)
-  k_init, k_order = jax.random.split(key)
-  params = jax.jit(net.init)(k_init, jnp.asarray(images[:1]))["params"]
-  dp = DataParallel(devices)
-  rows = dp.local_rows(batch_size)
-  opt = optax.adam(lr)
-  state = dp.replicate(create_state({"net": params}, opt, ("net",)))
-  run = dp.compile(make_train_step(depth_loss(net), opt, grad_norm=False))
-  order = GlobalOrder(k_order, bind["N"], batch_size, what="images")
-  metrics = {}
-  for step in range(steps):
-    index = order.rows(step)[rows]
-    state, metrics = run(state, dp.shard({"images": images[index], "depth": depth[index]}))
-  loss = float(dp.to_host(metrics["loss"]))
-  if not math.isfinite(loss):
-    raise FloatingPointError(f"train_depth_net: the loss is {loss} after {steps} steps")
-  return {"net": dp.to_host(state.params["net"]), "nf": np.int32(nf), "zdim": np.int32(zdim)}
+  arrays = {"images": np.asarray(images, np.float32), "depth": np.asarray(depth, np.float32)}
+  params = fit_net(net, depth_loss(net), arrays, steps, batch_size, key, lr, devices=devices,
+                   name="train_depth_net")
+  return {"net": params, "nf": np.int32(nf), "zdim": np.int32(zdim)}
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))

@@ -7,6 +7,7 @@ progress, divergence); ``optim`` builds optax optimisers and schedules; ``state.
 the step count, params and optimiser state of the components being trained.
 """
 from inverse3d.train.checkpoint import Checkpoints, config_fingerprint
+from inverse3d.train.fit import fit_net
 from inverse3d.train.loop import TrainLoop
 from inverse3d.train.optim import build_optimizer, build_schedule
 from inverse3d.train.parallel import AXIS, DataParallel, make_train_step
